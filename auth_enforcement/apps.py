@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AuthEnforcementConfig(AppConfig):
+    name = "auth_enforcement"
+    verbose_name = _("Second factor")

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from auth_enforcement import views
+from jweboffice.contracts.models import BANK_ENTRANCE, Edition
+
+app_name = "auth_enforcement"
+
+urlpatterns = [
+    path("fx/login/", views.EntranceLoginView.as_view(entrance=Edition.FX), name="login-fx"),
+    path("domestic/login/", views.EntranceLoginView.as_view(entrance=Edition.DOMESTIC), name="login-domestic"),
+    path("bank/login/", views.EntranceLoginView.as_view(entrance=BANK_ENTRANCE), name="login-bank"),
+    path("logout/", views.logout_view, name="logout"),
+]

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ContractsConfig(AppConfig):
+    name = "jweboffice.contracts"
+    label = "contracts"
+    verbose_name = _("Customers and contracts")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from jweboffice.contracts.roles import sync_staff_groups
+
+        post_migrate.connect(sync_staff_groups, sender=self)

@@ -1,0 +1,191 @@
+"""JWEBOFFICE portal settings: every deployment value comes from the environment."""
+
+from pathlib import Path
+
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from jweboffice.env import env_bool, env_cache, env_database, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Secure by default: DEBUG is off unless asked for (the demo command asks).
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY", required=not DEBUG)
+if not SECRET_KEY:
+    SECRET_KEY = "django-insecure-demo-only-never-use-in-production-0123456789abcdef"
+elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured("Environment variable SECRET_KEY must be at least 50 random characters.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "csp",
+    "formtools",
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
+    "jweboffice.contracts",
+    "jweboffice.portal",
+    "auth_enforcement",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auth_enforcement.middleware.EntranceLoginRequiredMiddleware",
+    "auth_enforcement.middleware.SessionTimeoutMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "jweboffice.urls"
+WSGI_APPLICATION = "jweboffice.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "jweboffice.portal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# Databases: an SQLite file for the demo; PostgreSQL (DATABASE_URL) in production and CI.
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Persistent connections: a new PostgreSQL connection per request costs more than the
+# rest of a verified request (see issue on benchmarks).
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=3600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHE_URL = env_str("CACHE_URL", "locmem://")
+CACHES = {"default": env_cache("CACHE_URL", "locmem://")}
+_SHARED_CACHE = "RedisCache" in CACHES["default"]["BACKEND"]
+
+# Users and passwords
+AUTH_USER_MODEL = "contracts.User"
+AUTHENTICATION_BACKENDS = ["jweboffice.contracts.backends.EntranceBackend"]
+# Argon2id first (ASVS 5.0 11.4.2); the others only verify legacy hashes and upgrade them.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "portal:entrance"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:entrance"
+
+# Sessions live on the server (database, or database behind a shared Redis cache), so
+# logout and expiry end them for every app server. A per-process cache would let a
+# logged-out session live on in another worker, so cached_db is used only with Redis.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if _SHARED_CACHE else "django.contrib.sessions.backends.db"
+# Idle timeout 30 min, absolute 12 h (NIST SP 800-63B r3 §4.2.3, ASVS 3.3.2).
+JWEB_SESSION_IDLE_SECONDS = env_int("JWEB_SESSION_IDLE_SECONDS", 30 * 60, minimum=60, maximum=30 * 60)
+JWEB_SESSION_ABSOLUTE_SECONDS = env_int("JWEB_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=600, maximum=12 * 3600)
+SESSION_COOKIE_AGE = JWEB_SESSION_IDLE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True  # no persistent cookie expiry (r4 §5.1.1)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_NAME = "jweb_session"
+
+# Second-factor login (django-two-factor-auth): the half-logged-in state expires.
+TWO_FACTOR_LOGIN_TIMEOUT = env_int("JWEB_LOGIN_STEP_SECONDS", 300, minimum=30, maximum=600)
+TWO_FACTOR_PATCH_ADMIN = False  # the admin has its own entrance, see jweboffice/urls.py
+TWO_FACTOR_REMEMBER_COOKIE_AGE = None  # no "remember this browser": the notice asks every login
+
+# HTTPS: on whenever DEBUG is off, unless TLS is explicitly said to end elsewhere.
+JWEB_HTTPS = env_bool("JWEB_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = JWEB_HTTPS
+CSRF_COOKIE_SECURE = JWEB_HTTPS
+SECURE_SSL_REDIRECT = JWEB_HTTPS
+SECURE_HSTS_SECONDS = 31_536_000 if JWEB_HTTPS else 0  # one year (ASVS 14.4.5)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = JWEB_HTTPS
+SECURE_HSTS_PRELOAD = JWEB_HTTPS
+if env_bool("JWEB_TRUST_X_FORWARDED_PROTO", False):
+    # Only behind a proxy that sets this header itself and strips it from clients.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+# Language and time: Japanese first, English second; Asia/Tokyo.
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "jweboffice" / "locale"]
+LANGUAGE_COOKIE_NAME = "jweb_language"
+LANGUAGE_COOKIE_SECURE = JWEB_HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jweboffice-noreply@example.jp")
+
+JWEB_HELPDESK_PHONE = "0120-210-489"
+JWEB_HELPDESK_HOURS = _("Weekdays 9:00–18:00")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+}
