@@ -1,11 +1,17 @@
-"""Login forms: the first step (user ID and password) at one entrance."""
+"""Login and enrollment forms: password at one entrance, one-time passwords."""
 
 from __future__ import annotations
+
+import unicodedata
 
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
+from two_factor.forms import AuthenticationTokenForm
+
+from auth_enforcement import flows
+from auth_enforcement.models import TOTP_DIGITS
 
 
 class EntranceLoginForm(AuthenticationForm):
@@ -50,3 +56,72 @@ class EntranceLoginForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+def normalize_code(raw: str) -> str:
+    """Fold full-width digits (０–９, as Japanese IMEs type them) to ASCII; trim the ends."""
+    return unicodedata.normalize("NFKC", raw or "").strip()
+
+
+class CodeField(forms.CharField):
+    """A 6-digit one-time password, typed in half- or full-width digits."""
+
+    default_error_messages = {
+        "invalid": _("Enter the 6-digit number your one-time password generator shows, digits only."),
+        "required": _("Enter the 6-digit one-time password."),
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 32)  # longer input is refused before any work
+        super().__init__(**kwargs)
+        self.widget.attrs.update(
+            {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9０-９]*", "size": "8"}
+        )
+
+    def to_python(self, value):
+        return normalize_code(super().to_python(value))
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if len(value) != TOTP_DIGITS or not value.isascii() or not value.isdigit():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class TOTPTokenForm(AuthenticationTokenForm):
+    """The login's second step for TOTP: the code, checked once against the locked credential."""
+
+    otp_token = CodeField(label=_("One-time password"))
+    otp_error_messages = {
+        **AuthenticationTokenForm.otp_error_messages,
+        "invalid_token": _(
+            "The one-time password is not correct. Enter the number your generator shows now; each number "
+            "can be used only once."
+        ),
+        "n_failed_attempts": _("Too many wrong one-time passwords. Please wait a moment and try again."),
+    }
+
+    def __init__(self, user, initial_device, request=None, **kwargs) -> None:
+        super().__init__(user, initial_device, **kwargs)
+        self.request = request
+        self.fields["otp_token"].widget.attrs["autofocus"] = "autofocus"
+
+    def clean(self):
+        if "otp_token" not in self.cleaned_data:
+            return self.cleaned_data  # malformed input: the field's message, nothing verified
+        registration = self.initial_device
+        was_locked = registration.authenticator.is_locked
+        try:
+            super().clean()
+        except forms.ValidationError:
+            newly_locked = not was_locked and registration.authenticator.is_locked
+            flows.record_factor_result(self.request, self.user, registration, False, newly_locked)
+            raise
+        flows.record_factor_result(self.request, self.user, registration, True)
+        return self.cleaned_data
+
+
+class TOTPEnrollmentForm(forms.Form):
+    """Two consecutive codes from the new generator: the one shown, then the next one."""
+
+    first_code = CodeField(label=_("One-time password now shown"))
+    second_code = CodeField(label=_("The next one-time password (after it changes)"))

@@ -14,8 +14,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from auth_enforcement import flows
+from auth_enforcement.editions import BANK_ENTRANCE
+from auth_enforcement.models import mandate_in_force
 from auth_enforcement.views import entrance_login_url
-from jweboffice.contracts.models import BANK_ENTRANCE
 
 SESSION_STARTED = "jweb_auth_at"
 SESSION_SEEN = "jweb_seen_at"
@@ -58,3 +60,28 @@ class EntranceLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path.startswith(reverse("admin:index")):
             return redirect_to_login(request.get_full_path(), entrance_login_url(BANK_ENTRANCE))
         return super().handle_no_permission(request, view_func)
+
+
+class SecondFactorMiddleware:
+    """Deny by default: after the mandate, a session without a second factor reaches only
+    the views marked @second_factor_not_required (enrollment) or @login_not_required.
+
+    A verified session costs no query (the fact is in the session); an unverified one, at
+    most the mandate lookup of its edition. Bank staff need the factor from day one.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if not getattr(view_func, "second_factor_required", True) or not getattr(view_func, "login_required", True):
+            return None
+        user = request.user
+        if not user.is_authenticated or flows.is_verified(request):
+            return None
+        if not mandate_in_force(user.edition):
+            return None
+        return redirect("auth_enforcement:enroll")

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from auth_enforcement import views
-from jweboffice.contracts.models import BANK_ENTRANCE, Edition
+from auth_enforcement.editions import BANK_ENTRANCE, Edition
 
 app_name = "auth_enforcement"
 
@@ -10,4 +10,7 @@ urlpatterns = [
     path("domestic/login/", views.EntranceLoginView.as_view(entrance=Edition.DOMESTIC), name="login-domestic"),
     path("bank/login/", views.EntranceLoginView.as_view(entrance=BANK_ENTRANCE), name="login-bank"),
     path("logout/", views.logout_view, name="logout"),
+    path("enroll/", views.enroll, name="enroll"),
+    path("enroll/totp/", views.enroll_totp, name="enroll-totp"),
+    path("enroll/postpone/", views.postpone, name="postpone"),
 ]

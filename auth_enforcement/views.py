@@ -1,18 +1,23 @@
-"""Sign-in and sign-out at the entrances of the portal."""
+"""Sign-in, sign-out and enrollment of the second factor."""
 
 from __future__ import annotations
 
+import segno
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView
 
-from auth_enforcement.forms import EntranceLoginForm
-from jweboffice.contracts.models import BANK_ENTRANCE, Edition
+from auth_enforcement import flows
+from auth_enforcement.editions import BANK_ENTRANCE, Edition
+from auth_enforcement.forms import EntranceLoginForm, TOTPEnrollmentForm
+from auth_enforcement.models import AuthEvent, MandatePolicy, Registration
 
 ENTRANCE_TITLES = {
     Edition.FX: _("JWEBOFFICE FX edition — login"),
@@ -43,6 +48,11 @@ class EntranceLoginView(LoginView):
             kwargs["entrance"] = self.entrance
         return kwargs
 
+    def process_step(self, form):
+        if self.steps.current == self.AUTH_STEP and form.is_valid():
+            flows.record(AuthEvent.Kind.LOGIN_PASSWORD_OK, self.request, subject=form.user_cache, actor=form.user_cache)
+        return super().process_step(form)
+
     def get_success_url(self) -> str:
         default = "admin:index" if self.entrance == BANK_ENTRANCE else "portal:home"
         return self.get_redirect_url() or resolve_url(default)
@@ -64,3 +74,84 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 # Logging out must work with an expired or half-finished session too.
 logout_view = login_not_required(logout_view)
+
+
+def second_factor_not_required(view_func):
+    """Mark a view that a signed-in user without a second factor may reach after the mandate."""
+    view_func.second_factor_required = False
+    return view_func
+
+
+def _mandate_context(user) -> dict:
+    if user.edition is None:
+        return {"mandate": None, "mandate_in_force": True}
+    policy = MandatePolicy.objects.for_edition(user.edition)
+    return {"mandate": policy, "mandate_in_force": policy.in_force()}
+
+
+@second_factor_not_required
+@never_cache
+def enroll(request: HttpRequest) -> HttpResponse:
+    """Show the user's second-factor status and the methods to register."""
+    registration = Registration.objects.for_login(request.user)
+    return render(
+        request,
+        "auth_enforcement/enroll.html",
+        {"registration": registration, "verified": flows.is_verified(request), **_mandate_context(request.user)},
+    )
+
+
+@second_factor_not_required
+@never_cache
+def enroll_totp(request: HttpRequest) -> HttpResponse:
+    """Register a TOTP generator: QR code and key, confirmed by two consecutive codes."""
+    if Registration.objects.for_login(request.user):
+        messages.info(request, _("You already have a registered authenticator."))
+        return redirect("auth_enforcement:enroll")
+    form = TOTPEnrollmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = flows.confirm_totp_enrollment(
+            request, form.cleaned_data["first_code"], form.cleaned_data["second_code"]
+        )
+        if result.registration:
+            messages.success(
+                request,
+                _("Your one-time password generator is registered. From now on, enter its code after your password."),
+            )
+            return redirect("portal:home")
+        if result.expired:
+            messages.error(
+                request,
+                _("The registration took too long and was restarted. Please add the new key to your generator."),
+            )
+            return redirect("auth_enforcement:enroll-totp")
+        form.add_error(
+            None,
+            _(
+                "The two one-time passwords do not match this key. Enter the number shown now, "
+                "wait until it changes, then enter the next one."
+            ),
+        )
+    authenticator = flows.start_totp_enrollment(request)
+    uri = authenticator.provisioning_uri(request.user.login_id)
+    secret = authenticator.totp_secret
+    return render(
+        request,
+        "auth_enforcement/enroll_totp.html",
+        {
+            "form": form,
+            "qr": segno.make(uri, error="m").svg_data_uri(scale=5, border=2),
+            "key_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+            "serial": authenticator.serial,
+        },
+    )
+
+
+@second_factor_not_required
+@require_POST
+def postpone(request: HttpRequest) -> HttpResponse:
+    """Register later: allowed only before the mandate."""
+    if not flows.postpone_registration(request):
+        messages.error(request, _("Registration can no longer be postponed: the second factor is now mandatory."))
+        return redirect("auth_enforcement:enroll")
+    return redirect("portal:home")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -94,3 +99,31 @@ def env_cache(name: str, default: str) -> dict[str, Any]:
     if scheme not in backends:
         raise _fail(name, url, "locmem:// or a redis:// URL")
     return backends[scheme](url)
+
+
+def env_datetime(name: str, default: str, tz: str = "Asia/Tokyo") -> datetime:
+    """Return an ISO 8601 instant; one without an offset is read in the given time zone."""
+    value = _raw(name) or default
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(name, value, "an ISO 8601 date and time such as 2019-03-01T00:00+09:00") from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=ZoneInfo(tz))
+
+
+def env_fernet_keys(name: str, fallback_secret: str | None) -> list[str]:
+    """Return Fernet keys (comma-separated); without any, derive one from fallback_secret or fail."""
+    keys = env_list(name, [])
+    if not keys:
+        if fallback_secret is None:
+            raise ImproperlyConfigured(
+                f"Environment variable {name} must be set: one or more Fernet keys, e.g. from "
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.'
+            )
+        return [base64.urlsafe_b64encode(hashlib.sha256(fallback_secret.encode()).digest()).decode()]
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise _fail(name, "…", "Fernet keys: 32 url-safe base64-encoded bytes each") from None
+    return keys

@@ -6,7 +6,16 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from jweboffice.env import env_bool, env_cache, env_database, env_int, env_list, env_str
+from jweboffice.env import (
+    env_bool,
+    env_cache,
+    env_database,
+    env_datetime,
+    env_fernet_keys,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,7 +31,7 @@ elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecu
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "jweboffice.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,9 +58,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "auth_enforcement.middleware.EntranceLoginRequiredMiddleware",
-    "auth_enforcement.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "auth_enforcement.middleware.SessionTimeoutMiddleware",
+    "auth_enforcement.middleware.EntranceLoginRequiredMiddleware",
+    "auth_enforcement.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -108,7 +118,7 @@ LOGOUT_REDIRECT_URL = "portal:entrance"
 # Sessions live on the server (database, or database behind a shared Redis cache), so
 # logout and expiry end them for every app server. A per-process cache would let a
 # logged-out session live on in another worker, so cached_db is used only with Redis.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if _SHARED_CACHE else "django.contrib.sessions.backends.db"
+SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if _SHARED_CACHE else 'db'}"
 # Idle timeout 30 min, absolute 12 h (NIST SP 800-63B r3 §4.2.3, ASVS 3.3.2).
 JWEB_SESSION_IDLE_SECONDS = env_int("JWEB_SESSION_IDLE_SECONDS", 30 * 60, minimum=60, maximum=30 * 60)
 JWEB_SESSION_ABSOLUTE_SECONDS = env_int("JWEB_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=600, maximum=12 * 3600)
@@ -179,6 +189,28 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jweboffice-noreply@example.jp")
+
+# The second factor. auth_enforcement knows the customer model only through this setting.
+JWEB_CUSTOMER_MODEL = "contracts.Customer"
+JWEB_TOTP_ISSUER = "JWEBOFFICE"
+# Credential secrets (TOTP seeds, push server keys) are encrypted at rest with these Fernet
+# keys: the first encrypts, every one decrypts, so a new key is rotated in at the front and
+# `manage.py rotate_secrets` re-encrypts. Required outside DEBUG.
+JWEB_SECRET_KEYS = env_fernet_keys("JWEB_SECRET_KEYS", SECRET_KEY if DEBUG else None)
+# The mandate's default instants (the notice: FX from 2019-03-01, domestic since 2017-11),
+# copied into each edition's MandatePolicy when it is first created; bank_admin edits them there.
+JWEB_MANDATE_DEFAULTS = {
+    "fx": env_datetime("JWEB_MANDATE_FX", "2019-03-01T00:00+09:00"),
+    "domestic": env_datetime("JWEB_MANDATE_DOMESTIC", "2017-11-01T00:00+09:00"),
+}
+JWEB_MANDATE_WARNING_DAYS = env_int("JWEB_MANDATE_WARNING_DAYS", 60, minimum=0, maximum=365)
+# Consecutive wrong codes before the credential locks until bank staff clear it
+# (NIST SP 800-63B r4 §3.2.2 allows at most 100).
+JWEB_LOCK_AFTER_FAILURES = env_int("JWEB_LOCK_AFTER_FAILURES", 10, minimum=1, maximum=100)
+# django-otp's growing delay: after n failures, wait factor * 2^(n-1) seconds.
+JWEB_THROTTLE_FACTOR = env_int("JWEB_THROTTLE_FACTOR", 1, minimum=0, maximum=60)
+# How long a started enrollment (QR shown, not yet confirmed) stays usable.
+JWEB_ENROLLMENT_SECONDS = 600
 
 JWEB_HELPDESK_PHONE = "0120-210-489"
 JWEB_HELPDESK_HOURS = _("Weekdays 9:00–18:00")

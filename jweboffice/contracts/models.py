@@ -12,15 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class Edition(models.TextChoices):
-    DOMESTIC = "domestic", _("JWEBOFFICE (domestic edition)")
-    FX = "fx", _("JWEBOFFICE FX edition")
-
-
-# Where a person signs in: one entrance per edition, and one for bank staff.
-BANK_ENTRANCE = "bank"
-ENTRANCES = (Edition.FX, Edition.DOMESTIC, BANK_ENTRANCE)
+from auth_enforcement.editions import BANK_ENTRANCE, ENTRANCES, Edition  # noqa: F401 (re-exported)
 
 validate_login_id = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]{2,31}$",
@@ -128,7 +120,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     # Copied from the contract on save: the database can only enforce "unique within an
     # edition" on a column of this table.
-    edition = models.CharField(_("edition"), max_length=16, choices=Edition.choices, null=True, editable=False)
+    edition = models.CharField(  # noqa: DJ001 - NULL, not "", so bank staff escape the per-edition constraint
+        _("edition"), max_length=16, choices=Edition.choices, null=True, editable=False
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, blank=True)
     can_approve = models.BooleanField(_("approval permission"), default=False)
     name = models.CharField(_("name"), max_length=100)

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group, Permission
 BANK_ADMIN = "bank_admin"
 HELPDESK = "helpdesk"
 
-# bank_admin manages customers, contracts and users; the help desk only looks.
-_APPS = ("contracts",)
+# bank_admin manages customers, contracts, users and mandates; the help desk only looks.
+_APPS = ("contracts", "auth_enforcement")
 
 
 def sync_staff_groups(**kwargs) -> None:

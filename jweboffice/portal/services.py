@@ -22,7 +22,9 @@ SERVICES: dict[str, tuple[Service, ...]] = {
         Service("remittance", _("Foreign remittance"), _("Send money abroad in yen or foreign currency.")),
         Service("import-lc", _("Import letters of credit"), _("Apply for and amend import L/Cs.")),
         Service("forward-contracts", _("Forward exchange contracts"), _("Book and look up forward contracts.")),
-        Service("fx-deposits", _("Foreign-currency deposits"), _("Transfers between yen and foreign-currency accounts.")),
+        Service(
+            "fx-deposits", _("Foreign-currency deposits"), _("Transfers between yen and foreign-currency accounts.")
+        ),
         Service("fx-inquiry", _("Transaction inquiry"), _("Status and history of FX transactions.")),
         Service("approvals", _("Approvals"), _("Approve transactions prepared by staff.")),
     ),

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from auth_enforcement import flows
 from jweboffice.contracts.models import Edition
 from jweboffice.portal.services import find_service, services_for
 
@@ -27,7 +28,11 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_bank_staff:
         return redirect("admin:index")
-    return render(request, "portal/home.html", {"services": services_for(user.edition)})
+    return render(
+        request,
+        "portal/home.html",
+        {"services": services_for(user.edition), "mandate_banner": flows.mandate_banner(request)},
+    )
 
 
 def service(request: HttpRequest, slug: str) -> HttpResponse:

@@ -1,9 +1,14 @@
 """Create (or reset) the demo customers, contracts, users and bank staff."""
 
+import base64
+import hashlib
+
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
+from auth_enforcement.models import Authenticator, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
 from jweboffice.contracts.roles import BANK_ADMIN, HELPDESK
 
@@ -15,16 +20,24 @@ CUSTOMERS = [
         "name": "常陽商事株式会社",
         "kana": "ジヨウヨウシヨウジ(カ",
         "contracts": [
-            ("D-0012345-01", Edition.DOMESTIC, [
-                ("kanri01", "manager", True, "山田 太郎"),
-                ("tanto01", "staff", True, "佐藤 花子"),
-                ("tanto02", "staff", False, "鈴木 一郎"),
-            ]),
-            ("F-0012345-01", Edition.FX, [
-                ("kanri01", "manager", True, "山田 太郎"),
-                ("tanto01", "staff", True, "佐藤 花子"),
-                ("fxtanto03", "staff", False, "高橋 次郎"),
-            ]),
+            (
+                "D-0012345-01",
+                Edition.DOMESTIC,
+                [
+                    ("kanri01", "manager", True, "山田 太郎"),
+                    ("tanto01", "staff", True, "佐藤 花子"),
+                    ("tanto02", "staff", False, "鈴木 一郎"),
+                ],
+            ),
+            (
+                "F-0012345-01",
+                Edition.FX,
+                [
+                    ("kanri01", "manager", True, "山田 太郎"),
+                    ("tanto01", "staff", True, "佐藤 花子"),
+                    ("fxtanto03", "staff", False, "高橋 次郎"),
+                ],
+            ),
         ],
     },
     {
@@ -32,15 +45,28 @@ CUSTOMERS = [
         "name": "筑波精密工業株式会社",
         "kana": "ツクバセイミツコウギヨウ(カ",
         "contracts": [
-            ("F-0067890-01", Edition.FX, [
-                ("tsukuba01", "manager", True, "田中 健"),
-                ("tsukuba02", "staff", False, "伊藤 さくら"),
-            ]),
+            (
+                "F-0067890-01",
+                Edition.FX,
+                [
+                    ("tsukuba01", "manager", True, "田中 健"),
+                    ("tsukuba02", "staff", False, "伊藤 さくら"),
+                ],
+            ),
         ],
     },
 ]
 
 BANK_STAFF = [("admin", "銀行 管理者", BANK_ADMIN), ("helpdesk", "ヘルプデスク 担当", HELPDESK)]
+
+# Accounts that come with a TOTP generator already registered, so the demo can show the
+# login's second step at once. Their seeds are derived from the account and printed: demo only.
+WITH_DEMO_TOTP = {("fx", "tanto01"), ("domestic", "kanri01"), ("bank", "admin"), ("bank", "helpdesk")}
+
+
+def demo_seed(account_key: str) -> str:
+    """Return the demo TOTP seed of an account (base32, 160 bits)."""
+    return base64.b32encode(hashlib.sha256(f"jweboffice-demo:{account_key}".encode()).digest()[:20]).decode()
 
 
 class Command(BaseCommand):
@@ -52,6 +78,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, base_url: str, **options):
         rows = []
+        self.seeds = {}
         for data in CUSTOMERS:
             customer, _ = Customer.objects.update_or_create(
                 cif_number=data["cif_number"], defaults={"name": data["name"], "kana": data["kana"]}
@@ -80,7 +107,21 @@ class Command(BaseCommand):
             setattr(user, name, value)
         user.set_password(DEMO_PASSWORD)
         user.save()
+        if (user.entrance, login_id) in WITH_DEMO_TOTP:
+            self._demo_totp(user)
         return user
+
+    def _demo_totp(self, user: User) -> None:
+        seed = demo_seed(user.account_key)
+        self.seeds[user.account_key] = seed
+        current = Registration.objects.for_login(user)
+        if current and current.authenticator.kind == "totp" and current.authenticator.totp_secret == seed:
+            return
+        if current:  # replaced through the UI since: back to the printed seed
+            current.revoked_at = timezone.now()
+            current.save()
+        authenticator = Authenticator.new_totp(user.customer, seed, status=Authenticator.Status.ACTIVE)
+        Registration.objects.create(user=user, authenticator=authenticator)
 
     def _print(self, rows, base_url: str) -> None:
         out = self.stdout
@@ -94,3 +135,8 @@ class Command(BaseCommand):
         out.write(f"  {'entrance':<10} {'user ID':<12} {'role':<12} company")
         for edition, login_id, role, company in rows:
             out.write(f"  {edition:<10} {login_id:<12} {role:<12} {company}")
+        out.write("")
+        out.write("  Accounts with a demo one-time password generator (the others register one at first login).")
+        out.write("  Add the seed to any authenticator app, or print the current code with the command shown:")
+        for key, seed in self.seeds.items():
+            out.write(f"    {key:<16} {seed}   .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('{seed}').now())\"")

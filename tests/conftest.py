@@ -1,0 +1,138 @@
+"""Fixtures shared by every test: a customer with a contract per edition, its users, bank staff."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyotp
+import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from auth_enforcement.models import Authenticator, MandatePolicy, Registration
+from jweboffice.contracts.models import Contract, Customer, Edition, User
+
+PASSWORD = "correct-horse-battery-9"
+
+
+class HttpsClient(Client):
+    """A test client that always speaks HTTPS, as every browser does in production."""
+
+    def generic(self, *args, **kwargs):
+        kwargs["secure"] = True
+        return super().generic(*args, **kwargs)
+
+
+@pytest.fixture
+def client() -> HttpsClient:
+    return HttpsClient()
+
+
+@pytest.fixture
+def customer(db) -> Customer:
+    return Customer.objects.create(name="常陽商事株式会社", kana="ジヨウヨウシヨウジ(カ", cif_number="0012345")
+
+
+@pytest.fixture
+def fx_contract(customer) -> Contract:
+    return Contract.objects.create(customer=customer, edition=Edition.FX, contract_number="F-0012345-01")
+
+
+@pytest.fixture
+def domestic_contract(customer) -> Contract:
+    return Contract.objects.create(customer=customer, edition=Edition.DOMESTIC, contract_number="D-0012345-01")
+
+
+@pytest.fixture
+def fx_user(fx_contract) -> User:
+    return User.objects.create_user(
+        "taro01",
+        PASSWORD,
+        contract=fx_contract,
+        role=User.Role.MANAGER,
+        can_approve=True,
+        name="山田 太郎",
+        email="taro@example.jp",
+    )
+
+
+@pytest.fixture
+def domestic_user(domestic_contract) -> User:
+    return User.objects.create_user(
+        "taro01", PASSWORD, contract=domestic_contract, role=User.Role.STAFF, name="山田 太郎", email="taro@example.jp"
+    )
+
+
+@pytest.fixture
+def bank_staff(db) -> User:
+    return User.objects.create_user("admin01", PASSWORD, is_staff=True, is_superuser=True, name="銀行 管理者")
+
+
+def log_in(client: Client, entrance: str, login_id: str, password: str = PASSWORD, **extra):
+    """Post the first login step at an entrance and return the response."""
+    return client.post(
+        f"/{entrance}/login/",
+        {"entrance_login_view-current_step": "auth", "auth-username": login_id, "auth-password": password},
+        **extra,
+    )
+
+
+def totp_code(authenticator: Authenticator, offset: int = 0, at: datetime | None = None) -> str:
+    """Compute the real code of a credential at the current time step plus `offset`."""
+    totp = pyotp.TOTP(authenticator.totp_secret, digits=authenticator.digits, interval=authenticator.period)
+    return totp.generate_otp(totp.timecode(at or timezone.now()) + offset)
+
+
+def register_totp(user: User) -> Registration:
+    """Give a user an active TOTP credential, as a completed enrollment leaves it."""
+    authenticator = Authenticator.new_totp(customer=user.customer)
+    authenticator.status = Authenticator.Status.ACTIVE
+    authenticator.save()
+    return Registration.objects.create(user=user, authenticator=authenticator)
+
+
+def submit_code(client: Client, entrance: str, code: str):
+    """Post the login's second step (the one-time password)."""
+    return client.post(f"/{entrance}/login/", {"entrance_login_view-current_step": "token", "token-otp_token": code})
+
+
+def log_in_with_totp(client: Client, user: User, registration: Registration | None = None):
+    """Log in fully: password, then the current code of the user's credential."""
+    registration = registration or Registration.objects.for_login(user)
+    log_in(client, user.entrance, user.login_id)
+    return submit_code(client, user.entrance, totp_code(registration.authenticator))
+
+
+@pytest.fixture
+def fx_totp(fx_user) -> Registration:
+    return register_totp(fx_user)
+
+
+@pytest.fixture
+def signed_in(client, fx_user, fx_totp) -> Client:
+    """A client with the FX manager fully logged in (password and one-time password)."""
+    response = log_in_with_totp(client, fx_user, fx_totp)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return client
+
+
+@pytest.fixture
+def english(settings) -> None:
+    """Render pages in English, the language the assertions are written in."""
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def frozen():
+    """Stop the clock at now; shift it with `frozen.shift(timedelta(...))`."""
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        yield clock
+
+
+@pytest.fixture
+def mandate_later(db) -> None:
+    """Move both editions' mandates 30 days into the future."""
+    later = timezone.now() + timedelta(days=30)
+    for edition in Edition.values:
+        MandatePolicy.objects.update_or_create(edition=edition, defaults={"effective_at": later})
