@@ -1,6 +1,7 @@
 """Admin for bank staff: mandates (audited), credentials and registrations (no secrets), audit trail."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from auth_enforcement import flows
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, Registration
@@ -37,8 +38,16 @@ class AuthenticatorAdmin(admin.ModelAdmin):
     fields = ("serial", "kind", "status", "customer", "locked_at", "throttling_failure_count", "created_at")
     readonly_fields = fields
 
+    actions = ["unlock"]
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description=_("Unlock the selected authenticators"), permissions=["change"])
+    def unlock(self, request, queryset) -> None:
+        for authenticator in queryset:
+            flows.unlock_authenticator(request, authenticator, reason="admin action")
+        messages.success(request, _("Unlocked %(count)d authenticators.") % {"count": queryset.count()})
 
 
 @admin.register(Registration)

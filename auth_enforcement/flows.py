@@ -168,3 +168,20 @@ def mandate_banner(request: HttpRequest) -> MandatePolicy | None:
         return None
     policy = MandatePolicy.objects.for_edition(user.edition)
     return None if policy.in_force() else policy
+
+
+def unlock_authenticator(request: HttpRequest, authenticator: Authenticator, *, reason: str) -> None:
+    """Clear a credential's lock and failure count (bank staff), and audit who and why."""
+    with transaction.atomic():
+        locked = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
+        was_locked = locked.is_locked
+        locked.unlock()
+    for registration in locked.registrations.active().select_related("user"):
+        record(
+            AuthEvent.Kind.UNLOCKED,
+            request,
+            subject=registration.user,
+            serial=locked.serial,
+            was_locked=was_locked,
+            reason=reason,
+        )

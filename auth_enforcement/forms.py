@@ -33,8 +33,8 @@ class EntranceLoginForm(AuthenticationForm):
     )
 
     _NOT_CORRECT = _(
-        "The user ID or password is not correct. Check that you are at the entrance of your "
-        "edition, and that Caps Lock is off."
+        "The user ID or password is not correct. Check that this is the login page of your "
+        "edition (FX or domestic), and that Caps Lock is off."
     )
     error_messages = {
         # One answer for an unknown ID, a wrong password and an inactive or suspended
@@ -94,8 +94,8 @@ class TOTPTokenForm(AuthenticationTokenForm):
     otp_error_messages = {
         **AuthenticationTokenForm.otp_error_messages,
         "invalid_token": _(
-            "The one-time password is not correct. Enter the number your generator shows now; each number "
-            "can be used only once."
+            "The one-time password is not correct. Each number can be used only once: if you have just used "
+            "this one, wait until your generator shows the next number."
         ),
         "n_failed_attempts": _("Too many wrong one-time passwords. Please wait a moment and try again."),
     }

@@ -132,7 +132,7 @@ def frozen():
 
 @pytest.fixture
 def mandate_later(db) -> None:
-    """Move both editions' mandates 30 days into the future."""
+    """Move both editions' mandates 30 days into the future, with no warning period yet."""
     later = timezone.now() + timedelta(days=30)
     for edition in Edition.values:
-        MandatePolicy.objects.update_or_create(edition=edition, defaults={"effective_at": later})
+        MandatePolicy.objects.update_or_create(edition=edition, defaults={"effective_at": later, "warning_days": 0})

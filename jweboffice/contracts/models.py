@@ -173,7 +173,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         self._derive_keys()
         # Checked here too because forms leave the derived columns out of their own checks.
         if User.objects.exclude(pk=self.pk).filter(account_key=self.account_key).exists():
-            raise ValidationError({"login_id": _("This user ID is already used in this edition.")})
+            raise ValidationError({"login_id": _("This user ID is already taken.")})
 
     def save(self, *args, **kwargs) -> None:
         self._derive_keys()

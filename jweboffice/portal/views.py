@@ -28,11 +28,11 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_bank_staff:
         return redirect("admin:index")
-    return render(
-        request,
-        "portal/home.html",
-        {"services": services_for(user.edition), "mandate_banner": flows.mandate_banner(request)},
-    )
+    banner = flows.mandate_banner(request)
+    if banner and banner.in_warning_period():
+        # In the weeks before the mandate, registration comes first (or "later", once a session).
+        return redirect("auth_enforcement:enroll")
+    return render(request, "portal/home.html", {"services": services_for(user.edition), "mandate_banner": banner})
 
 
 def service(request: HttpRequest, slug: str) -> HttpResponse:

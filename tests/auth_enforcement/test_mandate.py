@@ -23,6 +23,7 @@ pytestmark = pytest.mark.usefixtures("english")
 def test_mandate_starts_at_jst_midnight(client, edition, fx_user, domestic_user):
     with time_machine.travel(BOUNDARIES[edition] - SECOND, tick=False):
         log_in(client, edition, "taro01")
+        assert client.post("/enroll/postpone/")["Location"] == "/home/"  # "later" is still allowed
         assert client.get("/home/").status_code == 200
     with time_machine.travel(BOUNDARIES[edition], tick=False):
         response = client.get("/home/")
@@ -56,6 +57,16 @@ def test_postponing_hides_the_banner_for_the_session(client, mandate_later, fx_u
     assert client.post("/enroll/postpone/")["Location"] == "/home/"
     assert "mandate-banner" not in client.get("/home/").content.decode()
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.POSTPONED, subject=fx_user).exists()
+
+
+def test_in_the_warning_period_registration_comes_first_until_postponed(client, mandate_later, fx_user):
+    MandatePolicy.objects.filter(edition="fx").update(warning_days=31)
+    log_in(client, "fx", "taro01")
+    assert client.get("/home/")["Location"] == "/enroll/"
+    page = client.get("/enroll/").content.decode()
+    assert "Register later" in page
+    client.post("/enroll/postpone/")
+    assert client.get("/home/").status_code == 200
 
 
 def test_postponing_is_refused_after_the_mandate(client, fx_user):

@@ -205,3 +205,19 @@ def test_two_racing_submissions_of_one_code_let_exactly_one_in(fx_user):
 
 def test_log_in_with_totp_helper_really_logs_in(client, fx_user, fx_totp):
     assert log_in_with_totp(client, fx_user, fx_totp)["Location"] == "/home/"
+
+
+def test_bank_admin_unlocks_in_the_admin_and_it_is_audited(client, settings, frozen, bank_staff, fx_totp):
+    from auth_enforcement.models import AuthEvent
+
+    settings.JWEB_LOCK_AFTER_FAILURES = 1
+    fx_totp.verify_token(wrong_code(fx_totp.authenticator))
+    log_in_with_totp(client, bank_staff, register_totp(bank_staff))
+    response = client.post(
+        "/admin/auth_enforcement/authenticator/",
+        {"action": "unlock", "_selected_action": [fx_totp.authenticator_id]},
+    )
+    assert response.status_code == 302
+    assert not Authenticator.objects.get(pk=fx_totp.authenticator_id).is_locked
+    event = AuthEvent.objects.get(kind=AuthEvent.Kind.UNLOCKED)
+    assert (event.actor, event.subject) == (bank_staff, fx_totp.user)

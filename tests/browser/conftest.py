@@ -210,7 +210,8 @@ def submit_code(page):
         field = page.locator('input[name="token-otp_token"]')
         expect(field).to_be_visible()
         field.fill(code)
-        page.locator('main form button[type="submit"]').click()
+        # The step also has a "start again" form: press the button of the code's own form.
+        page.locator("main form").filter(has=field).locator('button[type="submit"]').click()
 
     return submit
 

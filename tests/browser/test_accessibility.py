@@ -73,7 +73,7 @@ def test_fx_login_page_with_wrong_password(page, open_in, submit_login, assert_a
 def test_fx_login_page_with_empty_fields(page, open_in, submit_login, assert_accessible, lang):
     open_in("/fx/login/", lang)
     submit_login("", "")
-    expect(page.locator("p.field-error")).to_have_count(2)  # one error under each field
+    expect(page.locator(".field-error")).to_have_count(2)  # one error under each field
     expect(page.locator("html")).to_have_attribute("lang", lang)
     assert_accessible()
 
@@ -95,7 +95,7 @@ def test_fx_login_one_time_password_step_with_error(
     submit_login(FX_LOGIN_ID, FX_PASSWORD)
     submit_code(wrong_code(browser_fx_user))
     expect(page.locator('input[name="token-otp_token"]')).to_be_visible()
-    expect(page.locator("#login-errors, p.field-error")).not_to_have_count(0)
+    expect(page.locator("#login-errors, .field-error")).not_to_have_count(0)
     assert_accessible()
 
 
