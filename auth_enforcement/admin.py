@@ -47,7 +47,7 @@ class AuthenticatorAdmin(admin.ModelAdmin):
     def unlock(self, request, queryset) -> None:
         for authenticator in queryset:
             flows.unlock_authenticator(request, authenticator, reason="admin action")
-        messages.success(request, _("Unlocked %(count)d authenticators.") % {"count": queryset.count()})
+        messages.success(request, _("Authenticators unlocked: %(count)d") % {"count": queryset.count()})
 
 
 @admin.register(Registration)

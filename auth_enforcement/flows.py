@@ -78,7 +78,6 @@ def confirm_totp_enrollment(request: HttpRequest, first_code: str, second_code: 
     authenticator = pending_enrollment(request)
     if authenticator is None:
         return EnrollmentResult(None, expired=True)
-    user = request.user
     with transaction.atomic():
         authenticator = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
         if authenticator.status != Authenticator.Status.PENDING:
@@ -93,7 +92,7 @@ def confirm_totp_enrollment(request: HttpRequest, first_code: str, second_code: 
         authenticator.status = Authenticator.Status.ACTIVE
         authenticator.last_step = second
         authenticator.save(update_fields=["status", "last_step"])
-        registration = Registration.objects.create(user=user, authenticator=authenticator)
+        registration = bind(request, authenticator)
     del request.session[ENROLLING]
     request.session.pop(POSTPONED, None)
     # The user has just proved the factor: the session counts as verified, under a new key.
@@ -101,6 +100,44 @@ def confirm_totp_enrollment(request: HttpRequest, first_code: str, second_code: 
     django_otp.login(request, registration)
     record(AuthEvent.Kind.ENROLLED, request, method=authenticator.kind, serial=authenticator.serial)
     return EnrollmentResult(registration)
+
+
+SWITCH_ALLOWED = "jweb_switch_ok"  # session: when the user re-proved the current factor to switch
+
+
+def bind(request: HttpRequest, authenticator: Authenticator) -> Registration:
+    """Register a proven credential for the user; the current one goes only on a re-proved switch.
+
+    Call in a transaction. The database allows one active registration per user
+    (the notice: TOTP and push cannot be used together).
+    """
+    user = request.user
+    current = Registration.objects.select_for_update().active().filter(user=user).first()
+    if current is not None:
+        if not switch_allowed(request):
+            raise SwitchNotAllowedError
+        current.revoked_at = timezone.now()
+        current.save()
+        request.session.pop(SWITCH_ALLOWED, None)
+        record(
+            AuthEvent.Kind.METHOD_SWITCHED,
+            request,
+            old=current.authenticator.kind,
+            old_serial=current.authenticator.serial,
+            new=authenticator.kind,
+            new_serial=authenticator.serial,
+        )
+    return Registration.objects.create(user=user, authenticator=authenticator)
+
+
+class SwitchNotAllowedError(Exception):
+    """The user already has a factor and has not re-proved it to switch."""
+
+
+def switch_allowed(request: HttpRequest) -> bool:
+    """Return whether the user re-proved the current factor within the enrollment time limit."""
+    proved = request.session.get(SWITCH_ALLOWED)
+    return bool(proved) and time.time() - proved <= settings.JWEB_ENROLLMENT_SECONDS
 
 
 # -- before the mandate -----------------------------------------------------------------
@@ -185,3 +222,19 @@ def unlock_authenticator(request: HttpRequest, authenticator: Authenticator, *, 
             was_locked=was_locked,
             reason=reason,
         )
+
+
+def reprove_with_code(request: HttpRequest, registration: Registration, code: str) -> bool:
+    """Accept the current TOTP code once more, allowing a method switch for a few minutes."""
+    was_locked = registration.authenticator.is_locked
+    accepted = registration.verify_token(code)
+    newly_locked = not was_locked and registration.authenticator.is_locked
+    record_factor_result(request, request.user, registration, accepted, newly_locked)
+    if accepted:
+        allow_switch(request, registration)
+    return accepted
+
+
+def allow_switch(request: HttpRequest, registration: Registration) -> None:
+    request.session[SWITCH_ALLOWED] = int(time.time())
+    record(AuthEvent.Kind.REAUTHENTICATED, request, serial=registration.authenticator.serial)

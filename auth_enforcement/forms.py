@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 from two_factor.forms import AuthenticationTokenForm
 
-from auth_enforcement import flows
+from auth_enforcement import flows, push
 from auth_enforcement.models import TOTP_DIGITS
 
 
@@ -120,8 +120,31 @@ class TOTPTokenForm(AuthenticationTokenForm):
         return self.cleaned_data
 
 
+class PushTokenForm(TOTPTokenForm):
+    """The login's second step for push: nothing to type; the approval of this attempt counts."""
+
+    otp_token = forms.CharField(required=False, widget=forms.HiddenInput)
+    otp_error_messages = {
+        **TOTPTokenForm.otp_error_messages,
+        "token_required": _("The login has not been approved on your smartphone yet."),
+        "invalid_token": _("The login has not been approved on your smartphone yet."),
+    }
+
+    def clean(self):
+        # The approval is bound to this browser's session, never to anything the browser sends.
+        state = self.request.session.get(push.PUSH_LOGIN) or {}
+        self.cleaned_data["otp_token"] = state.get("attempt", "") if state.get("user") == self.user.pk else ""
+        return super().clean()
+
+
 class TOTPEnrollmentForm(forms.Form):
     """Two consecutive codes from the new generator: the one shown, then the next one."""
 
     first_code = CodeField(label=_("One-time password now shown"))
     second_code = CodeField(label=_("The next one-time password (after it changes)"))
+
+
+class CurrentCodeForm(forms.Form):
+    """The current generator's code, to re-prove the factor before switching methods."""
+
+    code = CodeField(label=_("One-time password"))

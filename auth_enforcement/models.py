@@ -76,6 +76,17 @@ class Authenticator(ThrottlingMixin, _VerifyAllowed, models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
+    # Push (privacyIDEA PUSH v1). The one-time enrollment credential is kept only as a digest.
+    enrollment_digest = models.CharField(max_length=64, blank=True, editable=False)
+    enrollment_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    app_public_key = models.TextField(_("app public key"), blank=True, editable=False)
+    # The server's own RSA key for this token, PEM, encrypted like the TOTP seeds.
+    server_key_sealed = models.TextField(blank=True, editable=False)
+    push_token = models.CharField(_("push token"), max_length=512, blank=True, editable=False)
+    needs_reregistration = models.BooleanField(_("push token rejected by FCM"), default=False)
+    decline_reason_capable = models.BooleanField(default=False, editable=False)
+    push_blocked_until = models.DateTimeField(_("pushes blocked until"), null=True, blank=True)
+
     objects = AuthenticatorQuerySet.as_manager()
 
     class Meta:
@@ -179,7 +190,8 @@ def new_serial(prefix: str) -> str:
 
 def locked_message() -> str:
     return _(
-        "This authenticator is locked after too many wrong codes. Please call the help desk (%(phone)s) to unlock it."
+        "This authenticator has been locked after too many wrong codes. Please call the help desk (%(phone)s) to "
+        "unlock it."
     ) % {"phone": settings.JWEB_HELPDESK_PHONE}
 
 
@@ -245,12 +257,100 @@ class Registration(Device):
         return self.authenticator.verify_is_allowed()
 
     def verify_token(self, token) -> bool:
-        """Accept a TOTP code once, with the credential row locked against a racing submit."""
+        """Accept a TOTP code, or a push approval of this login attempt, once.
+
+        The credential row is locked, so two racing submissions cannot both pass.
+        """
+        from auth_enforcement.push import use_approval
+
         with transaction.atomic():
             authenticator = Authenticator.objects.select_for_update().get(pk=self.authenticator_id)
-            accepted = authenticator.kind == Authenticator.Kind.TOTP and authenticator.accept_code(str(token))
+            allowed, _ = authenticator.verify_is_allowed()
+            if not allowed:
+                accepted = False
+            elif authenticator.kind == Authenticator.Kind.TOTP:
+                accepted = authenticator.accept_code(str(token))
+            else:
+                accepted = use_approval(authenticator.pk, str(token))
         self.authenticator = authenticator
         return accepted
+
+
+# What the server supports, advertised in every challenge so the app can say "not me".
+CAPABILITIES = '{"decline_reason": true}'
+
+
+class PushChallengeQuerySet(models.QuerySet):
+    def open(self, at: datetime | None = None) -> PushChallengeQuerySet:
+        """Challenges the phone may still answer."""
+        return self.filter(status=PushChallenge.Status.PENDING, expires_at__gt=at or timezone.now())
+
+
+class PushChallenge(models.Model):
+    """One request to the phone: approve this login attempt (or this enrollment)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for the phone")
+        APPROVED = "approved", _("approved")
+        DENIED = "denied", _("declined")
+        USED = "used", _("used")
+
+    class Purpose(models.TextChoices):
+        LOGIN = "login", _("login")
+        ENROLLMENT = "enrollment", _("first approval of a new registration")
+        REAUTH = "reauth", _("confirmation of the current factor")
+
+    authenticator = models.ForeignKey(Authenticator, models.CASCADE, related_name="challenges")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.LOGIN)
+    # A random value kept in the browser's session: only that login attempt can use the approval.
+    attempt = models.CharField(max_length=64, db_index=True)
+    nonce = models.CharField(max_length=64, unique=True)
+    number = models.CharField(_("number to match"), max_length=2, blank=True)
+    options = models.CharField(max_length=32, blank=True)  # require_presence, e.g. "27,64,91"
+    question = models.CharField(max_length=500)
+    title = models.CharField(max_length=100)
+    url = models.CharField(max_length=300)
+    signature = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decline_reason = models.CharField(max_length=32, blank=True)
+    transport_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PushChallengeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("push challenge")
+        verbose_name_plural = _("push challenges")
+        indexes = [
+            models.Index(fields=["authenticator", "status", "expires_at"], name="pushchallenge_open_idx"),
+            models.Index(fields=["user", "created_at"], name="pushchallenge_rate_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.authenticator.serial} {self.status} {self.created_at:%H:%M:%S}"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    def wire_fields(self) -> dict[str, str]:
+        """Return the challenge as the app receives it (by polling, or in an FCM message)."""
+        fields = {
+            "nonce": self.nonce,
+            "question": self.question,
+            "serial": self.authenticator.serial,
+            "title": self.title,
+            "sslverify": "1" if self.url.startswith("https://") else "0",
+            "url": self.url,
+            "signature": self.signature,
+        }
+        if self.options:
+            fields["require_presence"] = self.options
+        fields["capabilities"] = CAPABILITIES
+        return fields
 
 
 class MandatePolicyQuerySet(models.QuerySet):
@@ -324,6 +424,14 @@ class AuthEvent(models.Model):
         ENROLLMENT_FAILED = "enrollment_failed", _("enrollment code refused")
         MANDATE_CHANGED = "mandate_changed", _("mandate changed")
         POSTPONED = "postponed", _("registration postponed")
+        PUSH_SENT = "push_sent", _("push request sent")
+        PUSH_RATE_LIMITED = "push_rate_limited", _("push request refused: too many")
+        PUSH_WRONG_NUMBER = "push_wrong_number", _("push approved with a wrong number")
+        PUSH_DECLINED = "push_declined", _("push request declined")
+        PUSH_NOT_ME = "push_not_me", _("push declined as not me")
+        PUSH_ROLLED_OUT = "push_rolled_out", _("push app rolled out")
+        METHOD_SWITCHED = "method_switched", _("method switched")
+        REAUTHENTICATED = "reauthenticated", _("current factor re-proved")
         LOGOUT = "logout", _("logout")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
@@ -334,7 +442,7 @@ class AuthEvent(models.Model):
     subject = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("subject")
     )
-    edition = models.CharField(_("edition"), max_length=16, blank=True)
+    edition = models.CharField(_("edition"), max_length=16, choices=Edition.choices, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("browser"), max_length=300, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from auth_enforcement import views
+from auth_enforcement import device_api, views
 from auth_enforcement.editions import BANK_ENTRANCE, Edition
 
 app_name = "auth_enforcement"
@@ -13,4 +13,11 @@ urlpatterns = [
     path("enroll/", views.enroll, name="enroll"),
     path("enroll/totp/", views.enroll_totp, name="enroll-totp"),
     path("enroll/postpone/", views.postpone, name="postpone"),
+    path("enroll/push/", views.enroll_push, name="enroll-push"),
+    path("enroll/push/status/", views.enroll_push_status, name="enroll-push-status"),
+    path("enroll/switch/", views.switch_method, name="switch"),
+    path("enroll/switch/status/", views.switch_status, name="switch-status"),
+    path("device/push/", device_api.device_push, name="device-push"),
+    path("device/push/openapi.yaml", device_api.openapi_document, name="device-push-openapi"),
+    path("login/push/status/", views.push_status, name="push-status"),
 ]

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView
 
-from auth_enforcement import flows
+from auth_enforcement import flows, push
 from auth_enforcement.editions import BANK_ENTRANCE, Edition
-from auth_enforcement.forms import EntranceLoginForm, TOTPEnrollmentForm
-from auth_enforcement.models import AuthEvent, MandatePolicy, Registration
+from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, TOTPEnrollmentForm
+from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, PushChallenge, Registration
 
 ENTRANCE_TITLES = {
     Edition.FX: _("JWEBOFFICE FX edition — login"),
@@ -61,7 +63,28 @@ class EntranceLoginView(LoginView):
         context = super().get_context_data(form, **kwargs)
         context["entrance"] = self.entrance
         context["entrance_title"] = ENTRANCE_TITLES[self.entrance]
+        context["push"] = getattr(self, "push_waiting", None)
         return context
+
+    def post(self, *args, **kwargs):
+        # "Send again" on the push step: a new challenge (rate-limited), same login attempt.
+        if self.request.POST.get("push_resend") and self.steps.current == self.TOKEN_STEP and not self.expired:
+            self.push_resend = True
+            return self.render(self.get_form())
+        return super().post(*args, **kwargs)
+
+    def render(self, form=None, **kwargs):
+        if self.steps.current == self.TOKEN_STEP:
+            registration = self.get_device()
+            if registration is not None and registration.authenticator.kind == Authenticator.Kind.PUSH:
+                self.push_waiting = push.start_waiting(
+                    self.request,
+                    self.get_user(),
+                    registration.authenticator,
+                    PushChallenge.Purpose.LOGIN,
+                    resend=getattr(self, "push_resend", False),
+                )
+        return super().render(form, **kwargs)
 
 
 @require_POST
@@ -97,7 +120,12 @@ def enroll(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "auth_enforcement/enroll.html",
-        {"registration": registration, "verified": flows.is_verified(request), **_mandate_context(request.user)},
+        {
+            "registration": registration,
+            "verified": flows.is_verified(request),
+            "switching": registration is not None and flows.switch_allowed(request),
+            **_mandate_context(request.user),
+        },
     )
 
 
@@ -105,7 +133,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
 @never_cache
 def enroll_totp(request: HttpRequest) -> HttpResponse:
     """Register a TOTP generator: QR code and key, confirmed by two consecutive codes."""
-    if Registration.objects.for_login(request.user):
+    if Registration.objects.for_login(request.user) and not flows.switch_allowed(request):
         messages.info(request, _("You already have a registered authenticator."))
         return redirect("auth_enforcement:enroll")
     form = TOTPEnrollmentForm(request.POST or None)
@@ -155,3 +183,82 @@ def postpone(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Registration can no longer be postponed: the second factor is now mandatory."))
         return redirect("auth_enforcement:enroll")
     return redirect("portal:home")
+
+
+@login_not_required  # the user is half-way through the login: password done, approval pending
+@second_factor_not_required
+@never_cache
+def push_status(request: HttpRequest) -> JsonResponse:
+    """Tell the waiting page whether the phone has answered (polled about once a second)."""
+    return JsonResponse({"status": push.waiting_status(request)})
+
+
+@second_factor_not_required
+@never_cache
+def enroll_push(request: HttpRequest) -> HttpResponse:
+    """Register the smartphone app: QR code with a one-time credential, then a first approval."""
+    if Registration.objects.for_login(request.user) and not flows.switch_allowed(request):
+        messages.info(request, _("You already have a registered authenticator."))
+        return redirect("auth_enforcement:enroll")
+    context: dict = {"status_url": reverse("auth_enforcement:enroll-push-status")}
+    pending = push.pending_push_enrollment(request)
+    if pending is not None and pending.app_public_key:
+        # The app has its keys: the first approval, with number matching, confirms it.
+        context["waiting"] = push.start_waiting(
+            request, request.user, pending, PushChallenge.Purpose.ENROLLMENT, resend=bool(request.POST.get("resend"))
+        )
+    else:
+        # A shown one-time credential is never shown again: each visit issues a new one.
+        enrollment = push.begin_push_enrollment(request)
+        context.update(
+            qr=segno.make(enrollment.qr_uri, error="m").svg_data_uri(scale=4, border=2),
+            qr_uri=enrollment.qr_uri,
+            serial=enrollment.authenticator.serial,
+            minutes=settings.JWEB_PUSH_ENROLLMENT_SECONDS // 60,
+        )
+    return render(request, "auth_enforcement/enroll_push.html", context)
+
+
+@second_factor_not_required
+@never_cache
+def enroll_push_status(request: HttpRequest) -> JsonResponse:
+    """Tell the enrollment page whether the app has rolled out and approved."""
+    status = push.push_enrollment_status(request)
+    body = {"status": status}
+    if status == "done":
+        body["next"] = reverse("portal:home")
+    return JsonResponse(body)
+
+
+@never_cache
+def switch_method(request: HttpRequest) -> HttpResponse:
+    """Before switching methods, prove the current factor again (a verified session is not enough)."""
+    registration = Registration.objects.for_login(request.user)
+    if registration is None or not flows.is_verified(request):
+        return redirect("auth_enforcement:enroll")
+    context: dict = {"registration": registration, "status_url": reverse("auth_enforcement:switch-status")}
+    if registration.authenticator.kind == Authenticator.Kind.TOTP:
+        form = CurrentCodeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if flows.reprove_with_code(request, registration, form.cleaned_data["code"]):
+                return redirect("auth_enforcement:enroll")
+            form.add_error("code", _("The one-time password is not correct."))
+        context["form"] = form
+    else:
+        context["waiting"] = push.start_waiting(
+            request,
+            request.user,
+            registration.authenticator,
+            PushChallenge.Purpose.REAUTH,
+            resend=bool(request.POST.get("resend")),
+        )
+    return render(request, "auth_enforcement/switch.html", context)
+
+
+@never_cache
+def switch_status(request: HttpRequest) -> JsonResponse:
+    """Tell the switch page whether the phone approved the re-proof."""
+    status = push.reauth_status(request)
+    return JsonResponse(
+        {"status": status, **({"next": reverse("auth_enforcement:enroll")} if status == "done" else {})}
+    )

@@ -212,6 +212,32 @@ JWEB_THROTTLE_FACTOR = env_int("JWEB_THROTTLE_FACTOR", 1, minimum=0, maximum=60)
 # How long a started enrollment (QR shown, not yet confirmed) stays usable.
 JWEB_ENROLLMENT_SECONDS = 600
 
+# One-push authentication (privacyIDEA PUSH v1 device API at /device/push/).
+# A challenge lives 120 s (NIST SP 800-63B r4 §3.1.3.2 allows 10 min) and is answered once.
+JWEB_PUSH_CHALLENGE_SECONDS = env_int("JWEB_PUSH_CHALLENGE_SECONDS", 120, minimum=30, maximum=600)
+# Number matching (require_presence): the phone offers three numbers, the login page shows one.
+JWEB_PUSH_NUMBER_MATCHING = env_bool("JWEB_PUSH_NUMBER_MATCHING", True)
+# MFA fatigue defence: at most this many pushes per user in the window (ASVS 5.0 6.6.4).
+JWEB_PUSH_MAX_PER_WINDOW = env_int("JWEB_PUSH_MAX_PER_WINDOW", 3, minimum=1, maximum=20)
+JWEB_PUSH_WINDOW_SECONDS = env_int("JWEB_PUSH_WINDOW_SECONDS", 300, minimum=60, maximum=86400)
+# A "not me" decline blocks further pushes to that credential for this long.
+JWEB_PUSH_NOT_ME_BLOCK_SECONDS = env_int("JWEB_PUSH_NOT_ME_BLOCK_SECONDS", 3600, minimum=60, maximum=30 * 86400)
+# The one-time enrollment credential in the QR code: at most 10 minutes (r4 §4.1.2.2).
+JWEB_PUSH_ENROLLMENT_SECONDS = env_int("JWEB_PUSH_ENROLLMENT_SECONDS", 600, minimum=60, maximum=600)
+# How the challenge reaches the phone: "poll" (the store app opens and polls; no Firebase) or
+# "fcm" (a bank's own app build: firebase-admin with the bank's service account).
+JWEB_PUSH_TRANSPORT = env_str("JWEB_PUSH_TRANSPORT", "poll")
+if JWEB_PUSH_TRANSPORT not in {"poll", "fcm"}:
+    raise ImproperlyConfigured(
+        f"Environment variable JWEB_PUSH_TRANSPORT={JWEB_PUSH_TRANSPORT!r} is invalid: expected poll or fcm."
+    )
+JWEB_FCM_CREDENTIALS = env_str("JWEB_FCM_CREDENTIALS", required=JWEB_PUSH_TRANSPORT == "fcm")
+JWEB_FCM_PROJECT = env_str("JWEB_FCM_PROJECT", required=JWEB_PUSH_TRANSPORT == "fcm")
+JWEB_FCM_TIMEOUT_SECONDS = env_int("JWEB_FCM_TIMEOUT_SECONDS", 5, minimum=1, maximum=30)
+# The device API's public address as the phone reaches it (e.g. https://jweb.example.jp);
+# by default, the address the browser used.
+JWEB_PUBLIC_URL = env_str("JWEB_PUBLIC_URL", "")
+
 JWEB_HELPDESK_PHONE = "0120-210-489"
 JWEB_HELPDESK_HOURS = _("Weekdays 9:00–18:00")
 

@@ -126,6 +126,11 @@ OPEN_AFTER_MANDATE = {
     "/enroll/",
     "/enroll/totp/",
     "/enroll/postpone/",
+    "/enroll/push/",
+    "/enroll/push/status/",
+    "/login/push/status/",
+    "/device/push/",  # the phone's API: every request is signed, nothing here is a session
+    "/device/push/openapi.yaml",
 }
 
 

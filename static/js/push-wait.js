@@ -1,0 +1,55 @@
+// Waits for the phone's answer on a push login or enrollment page and moves on by itself.
+// Polls the status URL about once a second; no inline script (the CSP forbids it).
+(function () {
+  "use strict";
+  var box = document.getElementById("push-wait");
+  if (!box || !document.getElementById("push-status")) {
+    return;
+  }
+  var statusUrl = box.getAttribute("data-status-url");
+  var form = document.getElementById(box.getAttribute("data-form"));
+  var status = document.getElementById("push-status");
+  var done = false;
+
+  function show(id) {
+    var element = document.getElementById(id);
+    if (element) {
+      element.hidden = false;
+    }
+  }
+
+  function check() {
+    if (done) {
+      return;
+    }
+    fetch(statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (data.status === "approved" || data.status === "done") {
+          done = true;
+          status.textContent = status.getAttribute("data-approved");
+          if (data.next) {
+            window.location.assign(data.next);
+          } else if (form) {
+            form.submit();
+          }
+        } else if (data.status === "rolled_out") {
+          done = true;
+          window.location.reload();  // the app has its key: the page now sends the first approval
+        } else if (data.status === "denied") {
+          done = true;
+          status.hidden = true;
+          show("push-denied");
+        } else if (data.status === "expired") {
+          done = true;
+          status.hidden = true;
+          show("push-expired");
+        } else {
+          window.setTimeout(check, 1000);
+        }
+      })
+      .catch(function () { window.setTimeout(check, 2000); });
+  }
+
+  window.setTimeout(check, 1000);
+})();
