@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -39,6 +40,8 @@ def _field(data, name: str, required: bool = True) -> str:
     value = data.get(name, "")
     if len(value) > MAX_FIELD:
         raise push.ProtocolError(f"{name} is too long")
+    if "\x00" in value:  # no protocol field has one, and PostgreSQL cannot store one
+        raise push.ProtocolError(f"{name} contains a NUL character")
     if required and not value:
         raise push.ProtocolError(f"{name} is missing")
     return value
@@ -93,6 +96,9 @@ def device_push(request: HttpRequest) -> JsonResponse:
         return ok(result.accepted)
     except push.ProtocolError as exc:
         return error(exc)
+    except (RequestDataTooBig, TooManyFieldsSent):
+        # Django refuses the body itself; answer in the protocol's shape all the same.
+        return error(push.ProtocolError("request too large"))
 
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("device_api.openapi.yaml")

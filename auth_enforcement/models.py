@@ -314,6 +314,7 @@ class PushChallenge(models.Model):
     signature = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     decline_reason = models.CharField(max_length=32, blank=True)
+    wrong_answers = models.PositiveSmallIntegerField(default=0)
     transport_error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -324,6 +325,7 @@ class PushChallenge(models.Model):
     class Meta:
         verbose_name = _("push challenge")
         verbose_name_plural = _("push challenges")
+        ordering = ["created_at", "pk"]
         indexes = [
             models.Index(fields=["authenticator", "status", "expires_at"], name="pushchallenge_open_idx"),
             models.Index(fields=["user", "created_at"], name="pushchallenge_rate_idx"),
@@ -429,9 +431,10 @@ class AuthEvent(models.Model):
         PUSH_WRONG_NUMBER = "push_wrong_number", _("push approved with a wrong number")
         PUSH_DECLINED = "push_declined", _("push request declined")
         PUSH_NOT_ME = "push_not_me", _("push declined as not me")
-        PUSH_ROLLED_OUT = "push_rolled_out", _("push app rolled out")
+        PUSH_ROLLED_OUT = "push_rolled_out", _("smartphone app registered its key")
+        PUSH_NOT_DELIVERED = "push_not_delivered", _("push notification could not be sent")
         METHOD_SWITCHED = "method_switched", _("method switched")
-        REAUTHENTICATED = "reauthenticated", _("current factor re-proved")
+        REAUTHENTICATED = "reauthenticated", _("current factor confirmed again")
         LOGOUT = "logout", _("logout")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)

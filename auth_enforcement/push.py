@@ -25,6 +25,7 @@ from auth_enforcement.flows import POSTPONED, allow_switch, bind, customer_of, r
 from auth_enforcement.models import CAPABILITIES, Authenticator, AuthEvent, PushChallenge, Registration, new_serial
 
 NOT_ME = "unknown_trigger"
+MAX_WRONG_NUMBERS = 2
 DECLINE_REASONS = {NOT_ME, "cancelled"}
 
 
@@ -199,7 +200,9 @@ def send_challenge(request: HttpRequest, user, authenticator: Authenticator, att
         )
     window = now - timedelta(seconds=settings.JWEB_PUSH_WINDOW_SECONDS)
     # Rate limit per user, counted in the database, so no restart or second server resets it.
-    if PushChallenge.objects.filter(user=user, created_at__gte=window).count() >= settings.JWEB_PUSH_MAX_PER_WINDOW:
+    # It guards against pushes a stranger with the password triggers: login pushes.
+    sent = PushChallenge.objects.filter(user=user, purpose=PushChallenge.Purpose.LOGIN, created_at__gte=window)
+    if purpose == PushChallenge.Purpose.LOGIN and sent.count() >= settings.JWEB_PUSH_MAX_PER_WINDOW:
         record(AuthEvent.Kind.PUSH_RATE_LIMITED, request, subject=user, actor=user, serial=authenticator.serial)
         raise PushRefusedError(_("Too many push requests. Please wait a few minutes before sending another."))
     number, options = _number_and_options()
@@ -234,6 +237,15 @@ def send_challenge(request: HttpRequest, user, authenticator: Authenticator, att
     challenge.save()
     record(AuthEvent.Kind.PUSH_SENT, request, subject=user, actor=user, serial=authenticator.serial, purpose=purpose)
     delivery = transport.deliver(challenge)
+    if delivery.error:
+        record(
+            AuthEvent.Kind.PUSH_NOT_DELIVERED,
+            request,
+            subject=user,
+            actor=user,
+            serial=authenticator.serial,
+            error=delivery.error,
+        )
     return challenge, delivery
 
 
@@ -329,9 +341,17 @@ def answer(nonce: str, serial: str, signature: str, presence: str, decline: bool
             challenge.status = PushChallenge.Status.DENIED
             # Signed over as sent; only the reasons we know are kept ("other" for the rest).
             challenge.decline_reason = reason if reason in DECLINE_REASONS or not reason else "other"
-        elif challenge.number and not hmac.compare_digest(presence, challenge.number):
+        elif challenge.number and not hmac.compare_digest(presence.encode(), challenge.number.encode()):
+            # A slip stays open; trying the options one by one does not: with three on
+            # offer, a second wrong number closes the request.
+            challenge.wrong_answers += 1
+            update = ["wrong_answers"]
+            if challenge.wrong_answers >= MAX_WRONG_NUMBERS:
+                challenge.status, challenge.decline_reason = PushChallenge.Status.DENIED, "wrong_number"
+                update += ["status", "decline_reason"]
+            challenge.save(update_fields=update)
             record(
-                AuthEvent.Kind.PUSH_WRONG_NUMBER, None, subject=challenge.user, serial=serial, nonce_prefix=nonce[:8]
+                AuthEvent.Kind.PUSH_WRONG_NUMBER, None, subject=challenge.user, serial=serial, closed=len(update) > 1
             )
             return Answer(False, challenge)
         else:
@@ -403,15 +423,20 @@ class Waiting:
 
 
 def start_waiting(request: HttpRequest, user, authenticator: Authenticator, purpose: str, resend: bool = False):
-    """Send a push bound to this browser session's attempt, or reuse the one still open."""
+    """Send a push bound to this browser session's attempt; a page shown again shows the same one.
+
+    Only "send again" sends another: re-rendering the page (a reload, a premature
+    "I have approved it") must not send pushes of its own.
+    """
     state = request.session.get(PUSH_LOGIN)
-    if not state or state.get("user") != user.pk or state.get("purpose") != purpose:
+    latest = None
+    if state and state.get("user") == user.pk and state.get("purpose") == purpose:
+        latest = PushChallenge.objects.filter(attempt=state["attempt"], authenticator=authenticator).last()
+    if latest is None or latest.status == PushChallenge.Status.USED:
         state = {"attempt": new_attempt(), "user": user.pk, "purpose": purpose}
         request.session[PUSH_LOGIN] = state
-    if not resend:
-        current = PushChallenge.objects.open().filter(attempt=state["attempt"], authenticator=authenticator).first()
-        if current:
-            return Waiting(current)
+    elif not resend:
+        return Waiting(latest)
     try:
         challenge, delivery = send_challenge(request, user, authenticator, state["attempt"], purpose)
     except PushRefusedError as refusal:

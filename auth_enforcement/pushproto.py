@@ -11,7 +11,7 @@ import binascii
 import secrets
 from datetime import UTC, datetime
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -48,7 +48,7 @@ def load_app_public_key(text: str) -> rsa.RSAPublicKey | None:
     body += "=" * (-len(body) % 4)
     try:
         key = serialization.load_der_public_key(base64.b64decode(body, validate=True))
-    except (ValueError, binascii.Error, TypeError):
+    except (ValueError, binascii.Error, TypeError, UnsupportedAlgorithm):
         return None
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size != KEY_BITS:
         return None

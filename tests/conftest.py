@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 import pyotp
@@ -14,6 +15,16 @@ from auth_enforcement.models import Authenticator, MandatePolicy, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
 
 PASSWORD = "correct-horse-battery-9"
+
+# Production settings with HTTPS off, for the live server that browsers and the reference
+# phone client speak to in plain HTTP.
+PLAIN_HTTP = {
+    "SECURE_SSL_REDIRECT": False,
+    "SECURE_HSTS_SECONDS": 0,
+    "SESSION_COOKIE_SECURE": False,
+    "CSRF_COOKIE_SECURE": False,
+    "LANGUAGE_COOKIE_SECURE": False,
+}
 
 
 class HttpsClient(Client):
@@ -136,3 +147,22 @@ def mandate_later(db) -> None:
     later = timezone.now() + timedelta(days=30)
     for edition in Edition.values:
         MandatePolicy.objects.update_or_create(edition=edition, defaults={"effective_at": later, "warning_days": 0})
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, started while HTTPS is off.
+
+    SecurityMiddleware reads SECURE_SSL_REDIRECT and the HSTS settings once, when the server
+    thread builds its handler; a per-test `settings` override would come too late (every
+    request would be redirected to https://). The server starts inside a temporary override,
+    undone as soon as the handler exists, so the other tests keep the production settings.
+    """
+    from django.test import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    addr = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    with override_settings(**PLAIN_HTTP):
+        server = LiveServer(addr)  # returns once the thread has built its handler
+    yield server
+    server.stop()

@@ -16,6 +16,11 @@
     if (element) {
       element.hidden = false;
     }
+    // The request on screen is dead: its number must not stay to be tapped.
+    var request = document.getElementById("push-request");
+    if (request) {
+      request.hidden = true;
+    }
   }
 
   function check() {

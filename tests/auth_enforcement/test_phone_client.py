@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings as django_settings
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 from django.utils import timezone
 
 from auth_enforcement import crypto, push
@@ -36,26 +36,6 @@ from auth_enforcement.phone_client import (
 
 ROOT = Path(django_settings.BASE_DIR)
 live = pytest.mark.django_db(transaction=True)
-
-# Production settings with HTTPS switched off: the live server speaks plain HTTP.
-PLAIN_HTTP = {"SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0}
-
-
-@pytest.fixture(scope="module")
-def live_server(request, django_db_setup):
-    """pytest-django's live server, started while HTTPS redirection is off.
-
-    SecurityMiddleware reads SECURE_SSL_REDIRECT once, when the server thread builds its
-    handler, so the override must be in force at start-up (as in tests/browser/conftest.py,
-    whose fixture cannot be imported here without importing Playwright).
-    """
-    from pytest_django.live_server_helper import LiveServer
-
-    addr = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
-    with override_settings(**PLAIN_HTTP):
-        server = LiveServer(addr)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -399,3 +399,55 @@ def test_question_names_the_browser_from_known_words_only(client, fx_user, fx_pu
     log_in(client, "fx", "taro01", HTTP_USER_AGENT="Evil/1.0 (call 03-0000-0000 and tell us your code)")
     question = challenge_of(fx_user).question
     assert "call" not in question and "? / ?" in question
+
+
+def test_a_failed_notification_fails_closed_and_the_phone_can_still_poll(
+    client, keys, settings, tmp_path, fx_user, push_factory
+):
+    # FCM configured, but its credentials cannot be used: the login page says so, the
+    # challenge stays fetchable by polling, and approving it still completes the login.
+    settings.JWEB_PUSH_TRANSPORT = "fcm"
+    settings.JWEB_FCM_CREDENTIALS = str(tmp_path / "missing-service-account.json")
+    settings.JWEB_FCM_PROJECT = "jweb-test"
+    registration = push_factory(fx_user, push_token="fcm-token-1")
+    page = log_in(client, "fx", "taro01").content.decode()
+    assert "could not be sent to your phone" in page
+    assert AuthEvent.objects.filter(kind=AuthEvent.Kind.PUSH_NOT_DELIVERED, subject=fx_user).exists()
+    (item,) = poll(keys, registration.authenticator.serial).json()["result"]["value"]
+    challenge = challenge_of(fx_user)
+    assert item["nonce"] == challenge.nonce
+    answer(client, keys, challenge, presence=challenge.number)
+    assert submit_code(client, "fx", "")["Location"] == "/home/"
+
+
+def test_a_second_wrong_number_closes_the_request(client, keys, fx_user, fx_push):
+    log_in(client, "fx", "taro01")
+    challenge = challenge_of(fx_user)
+    wrong = [n for n in challenge.options.split(",") if n != challenge.number]
+    for number in wrong:
+        assert answer(client, keys, challenge, presence=number).json()["result"]["value"] is False
+    assert PushChallenge.objects.get(pk=challenge.pk).status == PushChallenge.Status.DENIED
+    assert status(client) == "denied"
+    assert answer(client, keys, challenge, presence=challenge.number).json()["result"]["status"] is False
+
+
+def test_showing_the_page_again_sends_no_new_push(client, fx_user, fx_push):
+    log_in(client, "fx", "taro01")
+    page = submit_code(client, "fx", "").content.decode()  # "I have approved it", too early
+    assert "has not been approved on your smartphone yet" in page
+    client.get("/fx/login/")
+    assert PushChallenge.objects.count() == 1
+
+
+def test_enrollment_requests_do_not_use_up_the_login_rate_limit(client, keys, settings, fx_user):
+    settings.JWEB_PUSH_MAX_PER_WINDOW = 1
+    log_in(client, "fx", "taro01")
+    fields = qr_fields(client.get("/enroll/push/").content.decode())
+    roll_out(keys, fields)
+    client.get("/enroll/push/")
+    enrollment = challenge_of(fx_user)
+    answer(client, keys, enrollment, presence=enrollment.number)
+    assert client.get("/enroll/push/status/").json()["status"] == "done"
+    client.post("/logout/")
+    log_in(client, "fx", "taro01")
+    assert challenge_of(fx_user).purpose == PushChallenge.Purpose.LOGIN

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.conftest import PLAIN_HTTP
+
 HERE = Path(__file__).resolve().parent
 
 CHROMIUM = "/usr/bin/chromium"
@@ -119,34 +121,6 @@ def browser_context_args(pytestconfig, playwright, device, base_url, _pw_artifac
 
 
 # Production settings with HTTPS switched off, for a live server spoken to in plain HTTP.
-PLAIN_HTTP = {
-    "SECURE_SSL_REDIRECT": False,
-    "SECURE_HSTS_SECONDS": 0,
-    "SESSION_COOKIE_SECURE": False,
-    "CSRF_COOKIE_SECURE": False,
-    "LANGUAGE_COOKIE_SECURE": False,
-}
-
-
-@pytest.fixture(scope="package")
-def live_server(request):
-    """pytest-django's live server, started while HTTPS is off.
-
-    SecurityMiddleware reads SECURE_SSL_REDIRECT and the HSTS settings once, when the
-    server thread builds its handler at start-up; a per-test `settings` override comes too
-    late for it (every request would be redirected to https://). So the server is started
-    inside a temporary override, which is undone as soon as the handler exists, so that
-    the rest of the test session keeps the production settings; it stops after the last
-    browser test.
-    """
-    from django.test import override_settings
-    from pytest_django.live_server_helper import LiveServer
-
-    addr = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
-    with override_settings(**PLAIN_HTTP):
-        server = LiveServer(addr)  # returns once the thread has built its handler
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
