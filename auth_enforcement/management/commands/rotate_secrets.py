@@ -15,9 +15,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         count = 0
+        sealed = ("secret_sealed", "server_key_sealed")  # TOTP seeds and push server keys
         with transaction.atomic():
-            for authenticator in Authenticator.objects.select_for_update().exclude(secret_sealed=""):
-                authenticator.secret_sealed = crypto.reseal(authenticator.secret_sealed)
-                authenticator.save(update_fields=["secret_sealed"])
-                count += 1
+            for authenticator in Authenticator.objects.select_for_update():
+                changed = [name for name in sealed if getattr(authenticator, name)]
+                for name in changed:
+                    setattr(authenticator, name, crypto.reseal(getattr(authenticator, name)))
+                if changed:
+                    authenticator.save(update_fields=changed)
+                    count += len(changed)
         self.stdout.write(f"Re-encrypted {count} secrets with the first key.")
