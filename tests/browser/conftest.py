@@ -238,3 +238,21 @@ def assert_css_loaded(page):
         assert background == "rgb(0, 70, 127)", f"portal.css not applied (header background {background})"
 
     return check
+
+
+# Axe impacts that fail a page (JIS X 8341-3: bank customers include screen-reader users).
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def fail_on_blocking_violations(page) -> None:
+    """Run axe-core on the page as it is now; fail on any serious or critical violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    if blocking:
+        lines = [f"axe found serious/critical violations on {page.url}:"]
+        for v in blocking:
+            targets = ", ".join(" ".join(map(str, node["target"])) for node in v["nodes"])
+            lines.append(f"  - {v['id']} ({v['impact']}): {v['help']} — {targets}")
+        pytest.fail("\n".join(lines))

@@ -1,19 +1,12 @@
 """axe-core on the pages a customer sees before and right after logging in, in both languages."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings as django_settings
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FX_LOGIN_ID, FX_PASSWORD
+from tests.browser.conftest import FX_LOGIN_ID, FX_PASSWORD, fail_on_blocking_violations
 
-BLOCKING_IMPACTS = {"serious", "critical"}
 LANGUAGES = ["ja", "en"]
-
-
-@pytest.fixture(scope="module")
-def axe():
-    return Axe()
 
 
 @pytest.fixture
@@ -32,18 +25,11 @@ def open_in(page, live_server, assert_css_loaded):
 
 
 @pytest.fixture
-def assert_accessible(page, axe):
+def assert_accessible(page):
     """Run axe-core on the page as it is now; fail on any serious or critical violation."""
 
     def check():
-        violations = axe.run(page).response["violations"]
-        blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
-        if blocking:
-            lines = [f"axe found serious/critical violations on {page.url}:"]
-            for v in blocking:
-                targets = ", ".join(" ".join(map(str, node["target"])) for node in v["nodes"])
-                lines.append(f"  - {v['id']} ({v['impact']}): {v['help']} — {targets}")
-            pytest.fail("\n".join(lines))
+        fail_on_blocking_violations(page)
 
     return check
 

@@ -12,18 +12,16 @@ import re
 from datetime import timedelta
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings as django_settings
 from django.utils import timezone, translation
 from playwright.sync_api import expect
 
 from auth_enforcement.phone_client import Challenge, Phone, new_key
-from tests.browser.conftest import FX_PASSWORD
+from tests.browser.conftest import FX_PASSWORD, fail_on_blocking_violations
 
 LANG = "ja"  # the browser context's Accept-Language (tests/browser/conftest.py)
 BY_ITSELF = 10_000  # ms for the page's own polling (once a second) to notice the phone's answer
 NUMBER = re.compile(r"^\d{2}$")
-BLOCKING_IMPACTS = {"serious", "critical"}
 
 
 def page_text(text, lang=LANG) -> str:
@@ -244,26 +242,14 @@ def test_declined_push_is_shown_with_a_way_to_send_again(
 # -- accessibility ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def axe():
-    return Axe()
-
-
 @pytest.fixture
-def assert_accessible(page, axe, assert_css_loaded):
+def assert_accessible(page, assert_css_loaded):
     """Run axe-core on the page as it is now; fail on any serious or critical violation."""
 
     def check(lang):
         expect(page.locator("html")).to_have_attribute("lang", lang)
         assert_css_loaded()
-        violations = axe.run(page).response["violations"]
-        blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
-        if blocking:
-            lines = [f"axe found serious/critical violations on {page.url}:"]
-            for v in blocking:
-                targets = ", ".join(" ".join(map(str, node["target"])) for node in v["nodes"])
-                lines.append(f"  - {v['id']} ({v['impact']}): {v['help']} — {targets}")
-            pytest.fail("\n".join(lines))
+        fail_on_blocking_violations(page)
 
     return check
 
