@@ -1,7 +1,8 @@
 """The editions of JWEBOFFICE and the entrances people sign in at.
 
 This is the small interface between the second factor and the user model: a user has an
-`edition` ("fx", "domestic", or None for bank staff), an `entrance` and a `customer`.
+`edition` ("fx", "domestic", or None for bank staff), a `login_id`, an `entrance`, a
+`customer`, and `end_sessions()`; the model has `normalize_login_id(raw)`.
 """
 
 from django.db import models

@@ -93,11 +93,7 @@ def confirm_totp_enrollment(request: HttpRequest, first_code: str, second_code: 
         authenticator.last_step = second
         authenticator.save(update_fields=["status", "last_step"])
         registration = bind(request, authenticator)
-    del request.session[ENROLLING]
-    request.session.pop(POSTPONED, None)
-    # The user has just proved the factor: the session counts as verified, under a new key.
-    request.session.cycle_key()
-    django_otp.login(request, registration)
+    verify_session(request, registration)
     record(AuthEvent.Kind.ENROLLED, request, method=authenticator.kind, serial=authenticator.serial)
     return EnrollmentResult(registration)
 
@@ -105,7 +101,19 @@ def confirm_totp_enrollment(request: HttpRequest, first_code: str, second_code: 
 SWITCH_ALLOWED = "jweb_switch_ok"  # session: when the user re-proved the current factor to switch
 
 
-def bind(request: HttpRequest, authenticator: Authenticator) -> Registration:
+# Session keys of half-finished registrations, cleared once one completes.
+PENDING_KEYS = [ENROLLING, POSTPONED, "jweb_push_enrolling", "jweb_push", "jweb_linking"]
+
+
+def verify_session(request: HttpRequest, registration: Registration) -> None:
+    """The user has just proved the factor: the session counts as verified, under a new key."""
+    for key in PENDING_KEYS:
+        request.session.pop(key, None)
+    request.session.cycle_key()
+    django_otp.login(request, registration)
+
+
+def bind(request: HttpRequest, authenticator: Authenticator, origin: str = Registration.Origin.SELF) -> Registration:
     """Register a proven credential for the user; the current one goes only on a re-proved switch.
 
     Call in a transaction. The database allows one active registration per user
@@ -127,7 +135,7 @@ def bind(request: HttpRequest, authenticator: Authenticator) -> Registration:
             new=authenticator.kind,
             new_serial=authenticator.serial,
         )
-    return Registration.objects.create(user=user, authenticator=authenticator)
+    return Registration.objects.create(user=user, authenticator=authenticator, origin=origin)
 
 
 class SwitchNotAllowedError(Exception):

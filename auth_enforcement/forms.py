@@ -63,6 +63,13 @@ def normalize_code(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw or "").strip()
 
 
+class OneTimeInput(forms.TextInput):
+    """A text box that never shows a typed code again (a refused code is retyped, not echoed)."""
+
+    def format_value(self, value):
+        return None
+
+
 class CodeField(forms.CharField):
     """A 6-digit one-time password, typed in half- or full-width digits."""
 
@@ -73,6 +80,7 @@ class CodeField(forms.CharField):
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_length", 32)  # longer input is refused before any work
+        kwargs.setdefault("widget", OneTimeInput)
         super().__init__(**kwargs)
         self.widget.attrs.update(
             {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9０-９]*", "size": "8"}
@@ -83,6 +91,8 @@ class CodeField(forms.CharField):
 
     def validate(self, value) -> None:
         super().validate(value)
+        if not value and not self.required:
+            return
         if len(value) != TOTP_DIGITS or not value.isascii() or not value.isdigit():
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 
@@ -148,3 +158,36 @@ class CurrentCodeForm(forms.Form):
     """The current generator's code, to re-prove the factor before switching methods."""
 
     code = CodeField(label=_("One-time password"))
+
+
+class StartOfUseForm(forms.Form):
+    """Start of use in the FX edition with the domestic edition's credential."""
+
+    METHODS = [("totp", _("One-time password generator")), ("push", _("Smartphone app (one-push)"))]
+
+    method = forms.ChoiceField(
+        label=_("The credential you use in the domestic edition"),
+        choices=METHODS,
+        widget=forms.RadioSelect,
+        initial="totp",
+    )
+    identifier = forms.CharField(
+        label=_("Your domestic-edition user ID, or the serial number of the credential"), max_length=40
+    )
+    first_code = CodeField(
+        label=_("One-time password now shown"),
+        required=False,
+        help_text=_(
+            "For a one-time password generator: enter the number it shows now, wait until it changes, then "
+            "enter the next one. For the smartphone app, leave these empty: the app will ask you to approve."
+        ),
+    )
+    second_code = CodeField(label=_("The next one-time password (after it changes)"), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("method") == "totp":
+            for name in ("first_code", "second_code"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, CodeField.default_error_messages["required"])
+        return data

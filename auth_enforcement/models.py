@@ -299,6 +299,7 @@ class PushChallenge(models.Model):
         LOGIN = "login", _("login")
         ENROLLMENT = "enrollment", _("first approval of a new registration")
         REAUTH = "reauth", _("confirmation of the current factor")
+        LINK = "link", _("start of use in the FX edition")
 
     authenticator = models.ForeignKey(Authenticator, models.CASCADE, related_name="challenges")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
@@ -435,6 +436,10 @@ class AuthEvent(models.Model):
         PUSH_NOT_DELIVERED = "push_not_delivered", _("push notification could not be sent")
         METHOD_SWITCHED = "method_switched", _("method switched")
         REAUTHENTICATED = "reauthenticated", _("current factor confirmed again")
+        LINKED = "linked", _("domestic credential linked (start of use)")
+        LINK_FAILED = "link_failed", _("start of use refused")
+        UNLINKED = "unlinked", _("FX binding removed")
+        LOST = "lost", _("authenticator reported lost")
         LOGOUT = "logout", _("logout")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote, urlencode, urlsplit
 
-import django_otp
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -21,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from auth_enforcement import crypto, pushproto
-from auth_enforcement.flows import POSTPONED, allow_switch, bind, customer_of, record
+from auth_enforcement.flows import allow_switch, bind, customer_of, record, verify_session
 from auth_enforcement.models import CAPABILITIES, Authenticator, AuthEvent, PushChallenge, Registration, new_serial
 
 NOT_ME = "unknown_trigger"
@@ -147,6 +146,8 @@ def _question(request: HttpRequest, user, purpose: str) -> str:
         "ip": request.META.get("REMOTE_ADDR", "?"),
         "browser": agent,
     }
+    if purpose == PushChallenge.Purpose.LINK:
+        return _("Start using this app in the FX edition for user %(login_id)s? (%(time)s JST)") % context
     if purpose == PushChallenge.Purpose.ENROLLMENT:
         return _("Confirm the registration of this app for %(edition)s, user %(login_id)s (%(time)s JST)") % context
     return (
@@ -420,6 +421,30 @@ class Waiting:
 
     challenge: PushChallenge | None
     message: str = ""
+    # A page that looks like any other wait though no push was sent (see start_of_use).
+    decoy_number: str = ""
+
+    @property
+    def shown(self) -> bool:
+        return self.challenge is not None or self.decoy_number != ""
+
+    @property
+    def number(self) -> str:
+        return self.challenge.number if self.challenge else self.decoy_number
+
+    @property
+    def poll_only(self) -> bool:
+        return not self.challenge.authenticator.push_token if self.challenge else True
+
+    @property
+    def purpose(self) -> str:
+        return self.challenge.purpose if self.challenge else PushChallenge.Purpose.LINK
+
+
+def decoy() -> Waiting:
+    """A wait for a push that was never sent, indistinguishable from one the owner ignores."""
+    number, _ = _number_and_options()
+    return Waiting(None, decoy_number=number or "-")
 
 
 def start_waiting(request: HttpRequest, user, authenticator: Authenticator, purpose: str, resend: bool = False):
@@ -540,10 +565,7 @@ def confirm_push_enrollment(request: HttpRequest, authenticator: Authenticator) 
         authenticator.status = Authenticator.Status.ACTIVE
         authenticator.save(update_fields=["status"])
         registration = bind(request, authenticator)
-    for key in (PUSH_ENROLLING, PUSH_LOGIN, POSTPONED):
-        request.session.pop(key, None)
-    request.session.cycle_key()
-    django_otp.login(request, registration)
+    verify_session(request, registration)
     record(AuthEvent.Kind.ENROLLED, request, method="push", serial=authenticator.serial)
     return registration
 

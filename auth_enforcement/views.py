@@ -17,8 +17,9 @@ from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView
 
 from auth_enforcement import flows, push
+from auth_enforcement import start_of_use as start_of_use_flows
 from auth_enforcement.editions import BANK_ENTRANCE, Edition
-from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, TOTPEnrollmentForm
+from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, StartOfUseForm, TOTPEnrollmentForm
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, PushChallenge, Registration
 
 ENTRANCE_TITLES = {
@@ -116,15 +117,20 @@ def _mandate_context(user) -> dict:
 @never_cache
 def enroll(request: HttpRequest) -> HttpResponse:
     """Show the user's second-factor status and the methods to register."""
-    registration = Registration.objects.for_login(request.user)
+    user = request.user
+    registration = Registration.objects.for_login(user)
+    bindings = registration.authenticator.registrations.active().select_related("user") if registration else []
     return render(
         request,
         "auth_enforcement/enroll.html",
         {
             "registration": registration,
+            "bindings": bindings,
+            "twin": None if registration else start_of_use_flows.domestic_twin(user),
+            "can_link": registration is None and start_of_use_flows.domestic_registrations(user).exists(),
             "verified": flows.is_verified(request),
             "switching": registration is not None and flows.switch_allowed(request),
-            **_mandate_context(request.user),
+            **_mandate_context(user),
         },
     )
 
@@ -262,3 +268,66 @@ def switch_status(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": status, **({"next": reverse("auth_enforcement:enroll")} if status == "done" else {})}
     )
+
+
+@second_factor_not_required
+@never_cache
+def start_of_use(request: HttpRequest) -> HttpResponse:
+    """FX start-of-use registration (利用開始登録) with the domestic edition's token or app."""
+    user = request.user
+    if user.edition != "fx" or (Registration.objects.for_login(user) and not flows.switch_allowed(request)):
+        return redirect("auth_enforcement:enroll")
+    form = StartOfUseForm(request.POST or None)
+    context: dict = {"form": form, "status_url": reverse("auth_enforcement:start-of-use-status")}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if start_of_use_flows.too_many_attempts(user):
+            form.add_error(None, _("Too many attempts. Please wait 15 minutes and try again."))
+        elif data["method"] == "push":
+            context["waiting"] = start_of_use_flows.start_push_link(request, data["identifier"])
+            return render(request, "auth_enforcement/start_of_use.html", context)
+        elif start_of_use_flows.link_with_codes(request, data["identifier"], data["first_code"], data["second_code"]):
+            messages.success(
+                request, _("Start of use is registered: log in to the FX edition with the same generator.")
+            )
+            return redirect("portal:home")
+        else:
+            # The same words for an unknown ID, another customer's serial and wrong codes.
+            form.add_error(None, _("The credential could not be confirmed. Check the user ID or serial and the codes."))
+    return render(request, "auth_enforcement/start_of_use.html", context)
+
+
+@second_factor_not_required
+@never_cache
+def start_of_use_status(request: HttpRequest) -> JsonResponse:
+    """Tell the start-of-use page whether the domestic app approved."""
+    status = start_of_use_flows.push_link_status(request)
+    return JsonResponse({"status": status, **({"next": reverse("portal:home")} if status == "done" else {})})
+
+
+@require_POST
+def report_lost(request: HttpRequest) -> HttpResponse:
+    """The user reports the device lost: revoked in both editions, every session ended."""
+    registration = Registration.objects.for_login(request.user)
+    if registration is None:
+        return redirect("auth_enforcement:enroll")
+    entrance = request.user.entrance
+    start_of_use_flows.report_lost(request, registration.authenticator, reason="reported lost by the user")
+    logout(request)
+    messages.info(
+        request, _("Your authenticator has been revoked in every edition. Log in again to register a new one.")
+    )
+    return redirect(entrance_login_url(entrance))
+
+
+@require_POST
+def unlink(request: HttpRequest) -> HttpResponse:
+    """Stop using the domestic credential in the FX edition; the domestic edition keeps it."""
+    registration = Registration.objects.for_login(request.user)
+    if registration is None or registration.origin != Registration.Origin.DOMESTIC_LINK:
+        return redirect("auth_enforcement:enroll")
+    entrance = request.user.entrance
+    start_of_use_flows.unlink_fx(request, registration)
+    logout(request)
+    messages.info(request, _("The FX edition no longer uses your domestic-edition credential."))
+    return redirect(entrance_login_url(entrance))

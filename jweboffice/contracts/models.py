@@ -8,8 +8,9 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from auth_enforcement.editions import BANK_ENTRANCE, ENTRANCES, Edition  # noqa: F401 (re-exported)
@@ -130,6 +131,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("bank staff (admin site)"), default=False)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # Part of the session hash: raising it ends every session of the user at their next request.
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -183,6 +186,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.login_id = normalize_login_id(self.login_id or "")
         self.edition = self.contract.edition if self.contract_id else None
         self.account_key = account_key(self.entrance, self.login_id)
+
+    normalize_login_id = staticmethod(normalize_login_id)
+
+    def _get_session_auth_hash(self, secret=None) -> str:
+        # Django checks this on every request (no extra query: the user row is loaded anyway).
+        key_salt = "jweboffice.contracts.models.User.get_session_auth_hash"
+        return salted_hmac(
+            key_salt, f"{self.password}|{self.session_epoch}", secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+    def end_sessions(self) -> None:
+        """End every session of this user, on every server, at its next request."""
+        User.objects.filter(pk=self.pk).update(session_epoch=F("session_epoch") + 1)
 
     @property
     def entrance(self) -> str:

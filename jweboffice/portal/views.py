@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from auth_enforcement import flows
+from auth_enforcement import flows, start_of_use
 from jweboffice.contracts.models import Edition
 from jweboffice.portal.services import find_service, services_for
 
@@ -32,7 +32,10 @@ def home(request: HttpRequest) -> HttpResponse:
     if banner and banner.in_warning_period():
         # In the weeks before the mandate, registration comes first (or "later", once a session).
         return redirect("auth_enforcement:enroll")
-    return render(request, "portal/home.html", {"services": services_for(user.edition), "mandate_banner": banner})
+    context = {"services": services_for(user.edition), "mandate_banner": banner}
+    if banner:
+        context["domestic_twin"] = start_of_use.domestic_twin(user)
+    return render(request, "portal/home.html", context)
 
 
 def service(request: HttpRequest, slug: str) -> HttpResponse:

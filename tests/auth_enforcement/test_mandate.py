@@ -128,6 +128,8 @@ OPEN_AFTER_MANDATE = {
     "/enroll/postpone/",
     "/enroll/push/",
     "/enroll/push/status/",
+    "/enroll/start-of-use/",
+    "/enroll/start-of-use/status/",
     "/login/push/status/",
     "/device/push/",  # the phone's API: every request is signed, nothing here is a session
     "/device/push/openapi.yaml",
