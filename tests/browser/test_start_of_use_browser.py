@@ -171,13 +171,14 @@ def test_fx_user_starts_using_the_domestic_generator(
     expect(bindings).to_have_count(2)
     fx_since = shown_at(fx_registration.confirmed_at)
     domestic_since = shown_at(domestic_registration.confirmed_at)
-    expect(bindings.filter(has_text=tr("JWEBOFFICE FX edition"))).to_have_text(
-        f"{tr('JWEBOFFICE FX edition')} ({LOGIN_ID}): "
-        + tr("registered via the domestic edition (start of use %(since)s)") % {"since": fx_since}
+    fx_edition, domestic_edition = tr("JWEBOFFICE FX edition"), tr("JWEBOFFICE (domestic edition)")
+    expect(bindings.filter(has_text=fx_edition)).to_have_text(
+        tr("%(edition)s (%(login_id)s): registered via the domestic edition (start of use %(since)s)")
+        % {"edition": fx_edition, "login_id": LOGIN_ID, "since": fx_since}
     )
-    expect(bindings.filter(has_text=tr("JWEBOFFICE (domestic edition)"))).to_have_text(
-        f"{tr('JWEBOFFICE (domestic edition)')} ({LOGIN_ID}): "
-        + tr("registered since %(since)s") % {"since": domestic_since}
+    expect(bindings.filter(has_text=domestic_edition)).to_have_text(
+        tr("%(edition)s (%(login_id)s): registered since %(since)s")
+        % {"edition": domestic_edition, "login_id": LOGIN_ID, "since": domestic_since}
     )
 
     # Log out and in again at the FX entrance: now the generator's code is asked for. The step
