@@ -52,12 +52,16 @@ class AuthenticatorAdmin(admin.ModelAdmin):
 
 @admin.register(Registration)
 class RegistrationAdmin(admin.ModelAdmin):
-    list_display = ("user", "authenticator", "origin", "confirmed_at", "revoked_at")
-    list_filter = ("origin",)
+    list_display = ("user", "edition", "authenticator", "origin", "confirmed_at", "revoked_at")
+    list_filter = ("origin", "user__edition")
     list_select_related = ("user", "authenticator")
     search_fields = ("user__login_id", "=authenticator__serial")
     fields = ("user", "authenticator", "origin", "confirmed_at", "revoked_at")
     readonly_fields = fields
+
+    @admin.display(description=_("edition"), ordering="user__edition")
+    def edition(self, registration) -> str:
+        return registration.user.get_edition_display() or "—"
 
     def has_add_permission(self, request) -> bool:
         return False

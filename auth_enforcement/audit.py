@@ -28,6 +28,11 @@ def on_logged_out(sender, request, user, **kwargs) -> None:
 
 
 def connect() -> None:
+    from django.db.models.signals import post_save
+
+    from auth_enforcement import notify
+
+    post_save.connect(notify.on_event, sender=AuthEvent, dispatch_uid="jweb_notify")
     user_login_failed.connect(on_login_failed, dispatch_uid="jweb_audit_login_failed")
     # After django_otp's own receiver, which puts the verified device into the session.
     user_logged_in.connect(on_logged_in, dispatch_uid="jweb_audit_logged_in")

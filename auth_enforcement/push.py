@@ -11,7 +11,6 @@ from datetime import timedelta
 from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import FilteredRelation, Q
 from django.http import HttpRequest
@@ -373,21 +372,6 @@ def _declined(challenge: PushChallenge) -> None:
     until = timezone.now() + timedelta(seconds=settings.JWEB_PUSH_NOT_ME_BLOCK_SECONDS)
     Authenticator.objects.filter(pk=challenge.authenticator_id).update(push_blocked_until=until)
     record(AuthEvent.Kind.PUSH_NOT_ME, None, subject=user, serial=serial, blocked_until=until.isoformat())
-    if user.email:
-        send_mail(
-            "【JWEBOFFICE】ご本人以外のログイン操作の可能性 / A login you did not make",
-            (
-                f"{user.name} 様\n\n"
-                f"ログイン要求がスマートフォンで「本人ではない」として拒否されました（利用者ID: {user.login_id}）。\n"
-                "第三者がパスワードを知っている可能性があります。パスワードを変更し、"
-                f"ヘルプデスク（{settings.JWEB_HELPDESK_PHONE}）までご連絡ください。\n\n"
-                f"A login request for user ID {user.login_id} was declined on your smartphone as not yours.\n"
-                "Someone may know your password. Please change it and call the help desk "
-                f"({settings.JWEB_HELPDESK_PHONE}).\n"
-            ),
-            settings.DEFAULT_FROM_EMAIL,
-            [user.email],
-        )
 
 
 def update_push_token(serial: str, new_token: str, timestamp: str, signature: str) -> None:

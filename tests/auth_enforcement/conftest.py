@@ -60,3 +60,25 @@ def push_factory(keys):
 @pytest.fixture
 def fx_push(fx_user, push_factory) -> Registration:
     return push_factory(fx_user)
+
+
+@pytest.fixture
+def enrolling(client, fx_user, frozen):
+    """A password-only FX session on the TOTP enrollment page; returns the key shown."""
+    import re
+
+    import pyotp
+
+    from tests.conftest import log_in
+
+    log_in(client, "fx", "taro01")
+    page = client.get("/enroll/totp/").content.decode()
+    key = re.search(r'<code id="totp-key" class="key">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
+    return pyotp.TOTP(key)
+
+
+@pytest.fixture
+def domestic_totp(domestic_user) -> Registration:
+    from tests.conftest import register_totp
+
+    return register_totp(domestic_user)

@@ -11,15 +11,6 @@ from tests.conftest import log_in, log_in_with_totp
 pytestmark = pytest.mark.usefixtures("english")
 
 
-@pytest.fixture
-def enrolling(client, fx_user, frozen):
-    """A password-only FX session on the TOTP enrollment page; returns the key shown."""
-    log_in(client, "fx", "taro01")
-    page = client.get("/enroll/totp/").content.decode()
-    key = re.search(r'<code id="totp-key" class="key">([A-Z2-7 ]+)</code>', page).group(1).replace(" ", "")
-    return pyotp.TOTP(key)
-
-
 def confirm(client, first: str, second: str):
     return client.post("/enroll/totp/", {"first_code": first, "second_code": second})
 

@@ -12,11 +12,6 @@ pytestmark = pytest.mark.usefixtures("english")
 NOT_CONFIRMED = "The credential could not be confirmed"
 
 
-@pytest.fixture
-def domestic_totp(domestic_user) -> Registration:
-    return register_totp(domestic_user)
-
-
 def link(client, identifier, authenticator=None, offset=0, first=None, second=None):
     if authenticator is not None:
         first, second = totp_code(authenticator, offset - 1), totp_code(authenticator, offset)

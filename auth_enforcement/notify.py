@@ -1,0 +1,41 @@
+"""E-mail the user when their second factor changes or something suspicious happens.
+
+NIST SP 800-63B r4 §4.6 / ASVS 2.5.5: bind, reset, link and suspicious denials are told to
+the user on another channel. Connected to AuthEvent's post_save: the audit line is the fact,
+the mail only reports it. Never a code, secret or key in a mail.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from auth_enforcement.models import AuthEvent
+
+SUBJECTS = {
+    AuthEvent.Kind.ENROLLED: "【JWEBOFFICE】追加認証の利用登録 / Second factor registered",
+    AuthEvent.Kind.METHOD_SWITCHED: "【JWEBOFFICE】認証方式の変更 / Authentication method changed",
+    AuthEvent.Kind.LINKED: "【JWEBOFFICE】外為版の利用開始登録 / Start of use in the FX edition",
+    AuthEvent.Kind.UNLINKED: "【JWEBOFFICE】外為版での利用停止 / No longer used in the FX edition",
+    AuthEvent.Kind.LOST: "【JWEBOFFICE】認証デバイスの失効 / Authenticator revoked",
+    AuthEvent.Kind.LOCKED: "【JWEBOFFICE】認証デバイスのロック / Authenticator locked",
+    AuthEvent.Kind.PUSH_NOT_ME: "【JWEBOFFICE】ご本人以外のログイン操作の可能性 / A login you did not make",
+}
+
+
+def on_event(sender, instance: AuthEvent, created: bool, **kwargs) -> None:
+    """Mail the event's subject if the event is one users are told about."""
+    user = instance.subject
+    if not created or instance.kind not in SUBJECTS or user is None or not user.email:
+        return
+    context = {
+        "user": user,
+        "event": instance,
+        "when": timezone.localtime(instance.at).strftime("%Y-%m-%d %H:%M"),
+        "serial": instance.details.get("serial", ""),
+        "phone": settings.JWEB_HELPDESK_PHONE,
+    }
+    body = render_to_string(f"auth_enforcement/mail/{instance.kind}.txt", context)
+    send_mail(SUBJECTS[instance.kind], body, settings.DEFAULT_FROM_EMAIL, [user.email])
