@@ -466,24 +466,22 @@ def waiting_status(request: HttpRequest) -> str:
     return challenge.status
 
 
-def use_approval(authenticator_id: int, attempt: str) -> bool:
-    """Consume the approved challenge of this login attempt, once; call in a transaction."""
-    challenge = (
-        PushChallenge.objects.select_for_update()
-        .filter(
-            authenticator_id=authenticator_id,
-            attempt=attempt,
-            purpose=PushChallenge.Purpose.LOGIN,
-            status=PushChallenge.Status.APPROVED,
-            expires_at__gt=timezone.now(),
-        )
-        .first()
+def consume_approval(attempt: str, purpose: str, authenticator_id: int | None = None) -> bool:
+    """Turn this attempt's approved, unexpired challenge into used, once.
+
+    One UPDATE … WHERE status = 'approved': of two racing requests only one changes a row.
+    """
+    approved = PushChallenge.objects.filter(
+        attempt=attempt, purpose=purpose, status=PushChallenge.Status.APPROVED, expires_at__gt=timezone.now()
     )
-    if challenge is None:
-        return False
-    challenge.status = PushChallenge.Status.USED
-    challenge.save(update_fields=["status"])
-    return True
+    if authenticator_id is not None:
+        approved = approved.filter(authenticator_id=authenticator_id)
+    return approved.update(status=PushChallenge.Status.USED) > 0
+
+
+def use_approval(authenticator_id: int, attempt: str) -> bool:
+    """Consume the approved challenge of this login attempt, once."""
+    return consume_approval(attempt, PushChallenge.Purpose.LOGIN, authenticator_id)
 
 
 # -- enrollment in the browser -----------------------------------------------------------
@@ -532,20 +530,8 @@ def confirm_push_enrollment(request: HttpRequest, authenticator: Authenticator) 
     """Bind the approved token to the user; this browser session has then proved it."""
     attempt = request.session[PUSH_LOGIN]["attempt"]
     with transaction.atomic():
-        challenge = (
-            PushChallenge.objects.select_for_update()
-            .filter(
-                attempt=attempt,
-                authenticator=authenticator,
-                purpose=PushChallenge.Purpose.ENROLLMENT,
-                status=PushChallenge.Status.APPROVED,
-            )
-            .first()
-        )
-        if challenge is None:
+        if not consume_approval(attempt, PushChallenge.Purpose.ENROLLMENT, authenticator.pk):
             return None
-        challenge.status = PushChallenge.Status.USED
-        challenge.save(update_fields=["status"])
         authenticator.status = Authenticator.Status.ACTIVE
         authenticator.save(update_fields=["status"])
         registration = bind(request, authenticator)
@@ -559,15 +545,7 @@ def reauth_status(request: HttpRequest) -> str:
     status = waiting_status(request)
     if status != PushChallenge.Status.APPROVED:
         return status
-    state = request.session[PUSH_LOGIN]
-    with transaction.atomic():
-        used = PushChallenge.objects.filter(
-            attempt=state["attempt"],
-            user=request.user,
-            purpose=PushChallenge.Purpose.REAUTH,
-            status=PushChallenge.Status.APPROVED,
-        ).update(status=PushChallenge.Status.USED)
-    if not used:
+    if not consume_approval(request.session[PUSH_LOGIN]["attempt"], PushChallenge.Purpose.REAUTH):
         return "expired"
     request.session.pop(PUSH_LOGIN, None)
     allow_switch(request, Registration.objects.for_login(request.user))

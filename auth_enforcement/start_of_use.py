@@ -129,11 +129,7 @@ def push_link_status(request: HttpRequest) -> str:
     if status != PushChallenge.Status.APPROVED:
         return status
     with transaction.atomic():
-        attempt = request.session[push.PUSH_LOGIN]["attempt"]
-        used = PushChallenge.objects.filter(
-            attempt=attempt, purpose=PushChallenge.Purpose.LINK, status=PushChallenge.Status.APPROVED
-        ).update(status=PushChallenge.Status.USED)
-        if not used:
+        if not push.consume_approval(request.session[push.PUSH_LOGIN]["attempt"], PushChallenge.Purpose.LINK):
             return "expired"
         authenticator = Authenticator.objects.select_for_update().get(pk=state["id"])
         registration = flows.bind(request, authenticator, origin=Registration.Origin.DOMESTIC_LINK)
