@@ -106,6 +106,14 @@ def second_factor_not_required(view_func):
     return view_func
 
 
+def already_registered(request: HttpRequest) -> bool:
+    """A second registration is only a method switch, after re-proving the current factor."""
+    if Registration.objects.for_login(request.user) and not flows.switch_allowed(request):
+        messages.info(request, _("You already have a registered authenticator."))
+        return True
+    return False
+
+
 def _mandate_context(user) -> dict:
     if user.edition is None:
         return {"mandate": None, "mandate_in_force": True}
@@ -139,8 +147,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
 @never_cache
 def enroll_totp(request: HttpRequest) -> HttpResponse:
     """Register a TOTP generator: QR code and key, confirmed by two consecutive codes."""
-    if Registration.objects.for_login(request.user) and not flows.switch_allowed(request):
-        messages.info(request, _("You already have a registered authenticator."))
+    if already_registered(request):
         return redirect("auth_enforcement:enroll")
     form = TOTPEnrollmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -203,8 +210,7 @@ def push_status(request: HttpRequest) -> JsonResponse:
 @never_cache
 def enroll_push(request: HttpRequest) -> HttpResponse:
     """Register the smartphone app: QR code with a one-time credential, then a first approval."""
-    if Registration.objects.for_login(request.user) and not flows.switch_allowed(request):
-        messages.info(request, _("You already have a registered authenticator."))
+    if already_registered(request):
         return redirect("auth_enforcement:enroll")
     context: dict = {"status_url": reverse("auth_enforcement:enroll-push-status")}
     pending = push.pending_push_enrollment(request)
