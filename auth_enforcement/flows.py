@@ -215,7 +215,7 @@ def mandate_banner(request: HttpRequest) -> MandatePolicy | None:
     return None if policy.in_force() else policy
 
 
-def unlock_authenticator(request: HttpRequest, authenticator: Authenticator, *, reason: str) -> None:
+def unlock_authenticator(request: HttpRequest, authenticator: Authenticator, *, reason: str, **details) -> None:
     """Clear a credential's lock and failure count (bank staff), and audit who and why."""
     with transaction.atomic():
         locked = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
@@ -229,7 +229,58 @@ def unlock_authenticator(request: HttpRequest, authenticator: Authenticator, *, 
             serial=locked.serial,
             was_locked=was_locked,
             reason=reason,
+            **details,
         )
+
+
+def revoke_authenticator(request: HttpRequest | None, authenticator: Authenticator, *, kind: str, **details) -> list:
+    """Revoke a credential in every edition at once and end every session of its users.
+
+    A lost or compromised device is the credential: a binding left in the other edition
+    would keep it usable (NIST SP 800-63B r4 §4.6), so every binding goes together.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        authenticator = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
+        registrations = list(authenticator.registrations.active().select_related("user"))
+        authenticator.status = Authenticator.Status.REVOKED
+        authenticator.revoked_at = now
+        authenticator.save(update_fields=["status", "revoked_at"])
+        for registration in registrations:
+            registration.revoked_at = now
+            registration.save()
+        users = [registration.user for registration in registrations]
+        for user in users:
+            user.end_sessions()
+            record(kind, request, subject=user, serial=authenticator.serial, method=authenticator.kind, **details)
+    return users
+
+
+class NothingToResetError(Exception):
+    """The user has no second factor registered."""
+
+
+def reset_factor(request: HttpRequest, user, *, reason: str, via: str, **details) -> list:
+    """Revoke a user's second factor on the bank's or the service manager's word, so they register anew.
+
+    Returns every user whose factor went with it (the credential may also be bound in the
+    other edition). Raises NothingToResetError if the user has none.
+    """
+    registration = Registration.objects.for_login(user)
+    if registration is None:
+        raise NothingToResetError
+    return revoke_authenticator(
+        request, registration.authenticator, kind=AuthEvent.Kind.RESET, reason=reason, via=via, **details
+    )
+
+
+def unlock_factor(request: HttpRequest, user, *, reason: str, via: str) -> bool:
+    """Unlock the credential a user logs in with; False if they have none."""
+    registration = Registration.objects.for_login(user)
+    if registration is None:
+        return False
+    unlock_authenticator(request, registration.authenticator, reason=reason, via=via)
+    return True
 
 
 def reprove_with_code(request: HttpRequest, registration: Registration, code: str) -> bool:

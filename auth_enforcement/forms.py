@@ -191,3 +191,25 @@ class StartOfUseForm(forms.Form):
                 if not data.get(name) and name not in self.errors:
                     self.add_error(name, CodeField.default_error_messages["required"])
         return data
+
+
+class ReasonForm(forms.Form):
+    """Why bank staff or a service manager unlock or reset a factor: recorded in the audit trail."""
+
+    # ASVS 5.0 6.4.4: a reset needs a recorded reason; a word like "ok" records nothing.
+    reason = forms.CharField(
+        label=_("Reason (recorded in the audit trail)"),
+        min_length=5,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={
+            "required": _("Enter the reason; it is recorded in the audit trail."),
+            "min_length": _("Describe the reason in at least 5 characters."),
+        },
+    )
+
+    def clean_reason(self) -> str:
+        reason = unicodedata.normalize("NFKC", self.cleaned_data["reason"]).strip()
+        if any(unicodedata.category(char) == "Cc" for char in reason.replace("\n", "").replace("\r", "")):
+            raise forms.ValidationError(_("The reason contains control characters."), code="control")
+        return reason

@@ -52,6 +52,8 @@ class Authenticator(ThrottlingMixin, _VerifyAllowed, models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("enrollment started")
+        # A bank-issued token imported from the vendor's PSKC file, not yet handed to anyone.
+        STOCK = "stock", _("in stock at the bank")
         ACTIVE = "active", _("in use")
         REVOKED = "revoked", _("revoked")
 
@@ -92,6 +94,7 @@ class Authenticator(ThrottlingMixin, _VerifyAllowed, models.Model):
     class Meta:
         verbose_name = _("authenticator")
         verbose_name_plural = _("authenticators")
+        permissions = [("unlock_authenticator", _("Can unlock a locked authenticator"))]
 
     def __str__(self) -> str:
         return f"{self.serial} ({self.get_kind_display()})"
@@ -234,6 +237,7 @@ class Registration(Device):
     class Meta:
         verbose_name = _("registration")
         verbose_name_plural = _("registrations")
+        permissions = [("reset_registration", _("Can reset a user's second factor"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["user"], condition=Q(revoked_at__isnull=True), name="one_active_registration_per_user"
@@ -440,6 +444,12 @@ class AuthEvent(models.Model):
         LINK_FAILED = "link_failed", _("start of use refused")
         UNLINKED = "unlinked", _("FX binding removed")
         LOST = "lost", _("authenticator reported lost")
+        RESET = "reset", _("second factor reset by the bank or the service manager")
+        TOKENS_IMPORTED = "tokens_imported", _("bank-issued tokens imported")
+        USER_VIEWED = "user_viewed", _("user card viewed by bank staff")
+        AUDIT_EXPORTED = "audit_exported", _("audit trail exported")
+        ADMIN_ACTION = "admin_action", _("change in the admin site")
+        HANDLED = "handled", _("help desk case handled")
         LOGOUT = "logout", _("logout")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
@@ -461,7 +471,12 @@ class AuthEvent(models.Model):
         verbose_name = _("authentication event")
         verbose_name_plural = _("authentication events")
         ordering = ["-at"]
-        indexes = [models.Index(fields=["subject", "-at"], name="authevent_subject_idx")]
+        permissions = [("export_authevent", _("Can export the audit trail"))]
+        indexes = [
+            models.Index(fields=["subject", "-at"], name="authevent_subject_idx"),
+            # The help desk's queue: not-me denials and locks of the last days.
+            models.Index(fields=["kind", "-at"], name="authevent_kind_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"

@@ -150,22 +150,8 @@ def _linked(request: HttpRequest, registration: Registration) -> None:
 
 
 def report_lost(request: HttpRequest, authenticator: Authenticator, *, reason: str) -> list:
-    """Revoke a credential in every edition at once and end every session of its users."""
-    now = timezone.now()
-    with transaction.atomic():
-        authenticator = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
-        registrations = list(authenticator.registrations.active().select_related("user"))
-        authenticator.status = Authenticator.Status.REVOKED
-        authenticator.revoked_at = now
-        authenticator.save(update_fields=["status", "revoked_at"])
-        for registration in registrations:
-            registration.revoked_at = now
-            registration.save()
-    users = [registration.user for registration in registrations]
-    for user in users:
-        user.end_sessions()
-        flows.record(AuthEvent.Kind.LOST, request, subject=user, serial=authenticator.serial, reason=reason)
-    return users
+    """Revoke a credential the user reports lost, in every edition, ending every session."""
+    return flows.revoke_authenticator(request, authenticator, kind=AuthEvent.Kind.LOST, reason=reason)
 
 
 def unlink_fx(request: HttpRequest, registration: Registration) -> None:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "two_factor",
     "jweboffice.contracts",
     "jweboffice.portal",
+    "jweboffice.helpdesk",
     "auth_enforcement",
 ]
 
@@ -239,6 +240,8 @@ JWEB_FCM_TIMEOUT_SECONDS = env_int("JWEB_FCM_TIMEOUT_SECONDS", 5, minimum=1, max
 JWEB_PUBLIC_URL = env_str("JWEB_PUBLIC_URL", "")
 
 JWEB_HELPDESK_PHONE = "0120-210-489"
+# The help desk's queue shows not-me denials and locks of this many days.
+JWEB_HELPDESK_QUEUE_DAYS = env_int("JWEB_HELPDESK_QUEUE_DAYS", 7, minimum=1, maximum=90)
 JWEB_HELPDESK_HOURS = _("Weekdays 9:00–18:00")
 
 LOGGING = {

@@ -5,6 +5,7 @@ from django.views.i18n import set_language
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("helpdesk/", include("jweboffice.helpdesk.urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("", include("auth_enforcement.urls")),
     path("", include("jweboffice.portal.urls")),

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 import pyotp
 import pytest
 import time_machine
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
 from auth_enforcement.models import Authenticator, MandatePolicy, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
+from jweboffice.contracts.roles import BANK_ADMIN, HELPDESK
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -80,6 +82,26 @@ def bank_staff(db) -> User:
     return User.objects.create_user("admin01", PASSWORD, is_staff=True, is_superuser=True, name="銀行 管理者")
 
 
+def add_users(contract: Contract, count: int, start: int = 0) -> None:
+    """Add many staff users at once (no password hash: they never log in); half get a credential."""
+    User.objects.bulk_create(
+        User(
+            login_id=f"user{n:05d}",
+            account_key=f"{contract.edition}:user{n:05d}",
+            edition=contract.edition,
+            contract=contract,
+            role=User.Role.STAFF,
+            name=f"利用者 {n}",
+            password="!",
+        )
+        for n in range(start, start + count)
+    )
+    for user in User.objects.filter(contract=contract, login_id__startswith="user", registration__isnull=True)[
+        : count // 2
+    ]:
+        register_totp(user)
+
+
 def log_in(client: Client, entrance: str, login_id: str, password: str = PASSWORD, **extra):
     """Post the first login step at an entrance and return the response."""
     return client.post(
@@ -126,6 +148,44 @@ def signed_in(client, fx_user, fx_totp) -> Client:
     response = log_in_with_totp(client, fx_user, fx_totp)
     assert response.status_code == 302, response.content.decode()[:2000]
     return client
+
+
+# -- bank staff of each group, signed in with their second factor ---------------------------
+
+
+def staff_member(login_id: str, group: str, password: str | None = PASSWORD) -> User:
+    user = User.objects.create_user(login_id, password, is_staff=True, name=f"銀行 {login_id}")
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def signed_in_as(user: User) -> HttpsClient:
+    """Return a client on which the user passed password and one-time password."""
+    client = HttpsClient()
+    registration = register_totp(user) if user.factor is None else user.factor
+    response = log_in_with_totp(client, user, registration)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return client
+
+
+@pytest.fixture
+def helpdesk_user(db) -> User:
+    return staff_member("desk01", HELPDESK)
+
+
+@pytest.fixture
+def bank_admin(db) -> User:
+    return staff_member("officer01", BANK_ADMIN)
+
+
+@pytest.fixture
+def helpdesk(helpdesk_user) -> HttpsClient:
+    return signed_in_as(helpdesk_user)
+
+
+@pytest.fixture
+def officer(bank_admin) -> HttpsClient:
+    return signed_in_as(bank_admin)
 
 
 @pytest.fixture

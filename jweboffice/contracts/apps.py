@@ -12,4 +12,6 @@ class ContractsConfig(AppConfig):
 
         from jweboffice.contracts.roles import sync_staff_groups
 
-        post_migrate.connect(sync_staff_groups, sender=self)
+        # After every app's migrate, not only ours: auth_enforcement's permissions are created
+        # by its own post_migrate, which comes after ours.
+        post_migrate.connect(sync_staff_groups, dispatch_uid="jweb_sync_staff_groups")

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
@@ -88,7 +88,31 @@ class Contract(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-class UserManager(BaseUserManager):
+class UserQuerySet(models.QuerySet):
+    def customers(self) -> UserQuerySet:
+        """Users of corporate customers (not bank staff)."""
+        return self.filter(contract__isnull=False)
+
+    def managed_by(self, manager: User) -> UserQuerySet:
+        """The users a service manager sees: their own contract's, nobody else's."""
+        if manager.role != User.Role.MANAGER or manager.contract_id is None:
+            return self.none()
+        return self.filter(contract_id=manager.contract_id)
+
+    def with_factor(self) -> UserQuerySet:
+        """Load each user's active registration and credential with one query for the lot."""
+        from auth_enforcement.models import Registration
+
+        return self.prefetch_related(
+            Prefetch(
+                "registration_set",
+                queryset=Registration.objects.active().select_related("authenticator"),
+                to_attr="active_registrations",
+            )
+        )
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def create_user(self, login_id: str, password: str | None = None, *, contract: Contract | None = None, **fields):
@@ -212,3 +236,40 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def customer(self) -> Customer | None:
         return self.contract.customer if self.contract_id else None
+
+    @property
+    def factor(self):
+        """Return the active registration (with its credential), or None."""
+        from auth_enforcement.models import Registration
+
+        if hasattr(self, "active_registrations"):  # loaded by UserQuerySet.with_factor()
+            return self.active_registrations[0] if self.active_registrations else None
+        return Registration.objects.for_login(self)
+
+    def may_manage(self, other: User) -> bool:
+        """Return whether this service manager may reset or unlock `other`'s factor.
+
+        Only their own contract's staff: never another contract, never another manager and
+        never themselves, so a stolen manager session cannot swap its own factor.
+        """
+        return (
+            self.role == self.Role.MANAGER
+            and self.contract_id is not None
+            and other.contract_id == self.contract_id
+            and other.role == self.Role.STAFF
+            and other.pk != self.pk
+        )
+
+    def may_reset(self, other: User) -> bool:
+        """Return whether this service manager may reset `other`'s factor.
+
+        A reset revokes the credential in every edition. If the same person is a service
+        manager elsewhere (their credential linked by start of use), resetting "staff" would
+        reset a manager's factor: that stays with the bank.
+        """
+        if not self.may_manage(other):
+            return False
+        factor = other.factor
+        if factor is None:
+            return True
+        return not factor.authenticator.registrations.active().exclude(user__role=self.Role.STAFF).exists()

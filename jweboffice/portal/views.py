@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from auth_enforcement import flows, start_of_use
-from jweboffice.contracts.models import Edition
+from auth_enforcement.forms import ReasonForm
+from jweboffice.contracts.models import Edition, User
 from jweboffice.portal.services import find_service, services_for
+
+# Recorded in the audit trail as the way a reset or unlock was made.
+VIA_SERVICE_MANAGER = "service_manager"
 
 
 @login_not_required
@@ -44,3 +55,117 @@ def service(request: HttpRequest, slug: str) -> HttpResponse:
     if found is None:
         raise Http404
     return render(request, "portal/service.html", {"service": found})
+
+
+# -- the service manager's page (サービス管理責任者) ------------------------------------------
+
+
+def manager_only(view):
+    """Open a view to service managers whose session passed the second factor; 404 for the rest."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Staff and bank staff get the 404 of any path that does not exist, for every method:
+        # they must not learn that the page exists (ASVS 5.0 8.2.2).
+        if request.user.role != User.Role.MANAGER:
+            raise Http404
+        # Before the mandate a manager may still be password-only; resetting or unlocking
+        # someone else's factor must never rest on a password alone.
+        if not flows.is_verified(request):
+            messages.info(
+                request,
+                _("To manage your users' second factor, log in with your own second factor. Register it first."),
+            )
+            return redirect("auth_enforcement:enroll")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _managed_user(request: HttpRequest, pk: int) -> User:
+    """Return a staff member of the manager's own contract, or raise 404 / 403."""
+    # Another contract's user and an ID that does not exist look the same (ASVS 5.0 8.2.2).
+    user = get_object_or_404(User.objects.managed_by(request.user).with_factor(), pk=pk)
+    # Self and other managers: only the bank resets a manager's factor, so a stolen manager
+    # session cannot swap its own factor or a fellow manager's.
+    if not request.user.may_manage(user):
+        raise PermissionDenied
+    return user
+
+
+def _render_user(request: HttpRequest, user: User, status: int = 200, **forms) -> HttpResponse:
+    context = {
+        "person": user,
+        "factor": user.factor,
+        "bank_only": not request.user.may_reset(user),
+        "unlock_form": forms.get("unlock_form") or ReasonForm(prefix="unlock"),
+        "reset_form": forms.get("reset_form") or ReasonForm(prefix="reset"),
+    }
+    return render(request, "portal/manager_user.html", context, status=status)
+
+
+@manager_only
+@never_cache
+def manager(request: HttpRequest) -> HttpResponse:
+    """List the second-factor status of every user of the manager's own contract."""
+    # Two queries for any number of users: the users, then their active credentials.
+    people = User.objects.managed_by(request.user).with_factor().order_by("login_id")
+    rows = [(person, request.user.may_manage(person)) for person in people]
+    return render(request, "portal/manager.html", {"rows": rows})
+
+
+@manager_only
+@never_cache
+def manager_user(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one staff member's second factor with the unlock and reset forms."""
+    return _render_user(request, _managed_user(request, pk))
+
+
+@manager_only
+@require_POST
+def manager_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Unlock a staff member's locked credential, with a recorded reason."""
+    user = _managed_user(request, pk)
+    form = ReasonForm(request.POST, prefix="unlock")
+    if not form.is_valid():
+        return _render_user(request, user, status=400, unlock_form=form)
+    factor = user.factor
+    if factor is None or not factor.authenticator.is_locked:
+        messages.info(
+            request, _("The authenticator of %(name)s is not locked: nothing was changed.") % {"name": user.name}
+        )
+    else:
+        flows.unlock_factor(request, user, reason=form.cleaned_data["reason"], via=VIA_SERVICE_MANAGER)
+        messages.success(
+            request,
+            _("The authenticator of %(name)s was unlocked. They have been told by e-mail.") % {"name": user.name},
+        )
+    return redirect("portal:manager")
+
+
+@manager_only
+@require_POST
+def manager_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reset a staff member's lost or broken factor, with a recorded reason; they register anew."""
+    user = _managed_user(request, pk)
+    if not request.user.may_reset(user):
+        raise PermissionDenied
+    form = ReasonForm(request.POST, prefix="reset")
+    if not form.is_valid():
+        return _render_user(request, user, status=400, reset_form=form)
+    try:
+        flows.reset_factor(request, user, reason=form.cleaned_data["reason"], via=VIA_SERVICE_MANAGER)
+    except flows.NothingToResetError:
+        messages.info(
+            request, _("%(name)s has no second factor registered: there is nothing to reset.") % {"name": user.name}
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "The second factor of %(name)s was reset and their sessions ended. They register a new one at "
+                "their next login, and have been told by e-mail."
+            )
+            % {"name": user.name},
+        )
+    return redirect("portal:manager")

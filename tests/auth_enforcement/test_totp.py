@@ -215,9 +215,14 @@ def test_bank_admin_unlocks_in_the_admin_and_it_is_audited(client, settings, fro
     log_in_with_totp(client, bank_staff, register_totp(bank_staff))
     response = client.post(
         "/admin/auth_enforcement/authenticator/",
-        {"action": "unlock", "_selected_action": [fx_totp.authenticator_id]},
+        {
+            "action": "unlock",
+            "_selected_action": [fx_totp.authenticator_id],
+            "apply": "1",
+            "reason": "本人確認のうえ解除",
+        },  # noqa: E501
     )
     assert response.status_code == 302
     assert not Authenticator.objects.get(pk=fx_totp.authenticator_id).is_locked
     event = AuthEvent.objects.get(kind=AuthEvent.Kind.UNLOCKED)
-    assert (event.actor, event.subject) == (bank_staff, fx_totp.user)
+    assert (event.actor, event.subject, event.details["reason"]) == (bank_staff, fx_totp.user, "本人確認のうえ解除")

@@ -3,12 +3,14 @@
 import base64
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from auth_enforcement.models import Authenticator, Registration
+from auth_enforcement import flows
+from auth_enforcement.models import Authenticator, AuthEvent, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
 from jweboffice.contracts.roles import BANK_ADMIN, HELPDESK
 
@@ -61,7 +63,16 @@ BANK_STAFF = [("admin", "銀行 管理者", BANK_ADMIN), ("helpdesk", "ヘルプ
 
 # Accounts that come with a TOTP generator already registered, so the demo can show the
 # login's second step at once. Their seeds are derived from the account and printed: demo only.
-WITH_DEMO_TOTP = {("fx", "tanto01"), ("domestic", "kanri01"), ("bank", "admin"), ("bank", "helpdesk")}
+WITH_DEMO_TOTP = {
+    ("fx", "tanto01"),
+    ("fx", "kanri01"),
+    ("fx", "fxtanto03"),
+    ("domestic", "kanri01"),
+    ("bank", "admin"),
+    ("bank", "helpdesk"),
+}
+# A locked generator, so that the help desk's queue and the service manager's page have a case.
+LOCKED_DEMO = ("fx", "fxtanto03")
 
 
 def demo_seed(account_key: str) -> str:
@@ -121,7 +132,11 @@ class Command(BaseCommand):
             current.revoked_at = timezone.now()
             current.save()
         authenticator = Authenticator.new_totp(user.customer, seed, status=Authenticator.Status.ACTIVE)
-        Registration.objects.create(user=user, authenticator=authenticator)
+        registration = Registration.objects.create(user=user, authenticator=authenticator)
+        if (user.entrance, user.login_id) == LOCKED_DEMO:
+            for _ in range(settings.JWEB_LOCK_AFTER_FAILURES):
+                authenticator.record_failure()
+            flows.record(AuthEvent.Kind.LOCKED, subject=user, actor=user, serial=registration.authenticator.serial)
 
     def _print(self, rows, base_url: str) -> None:
         out = self.stdout
@@ -131,6 +146,8 @@ class Command(BaseCommand):
         out.write(f"    FX edition        {base_url}/fx/login/")
         out.write(f"    domestic edition  {base_url}/domestic/login/")
         out.write(f"    bank staff        {base_url}/bank/login/  (then the admin at {base_url}/admin/)")
+        out.write(f"    help desk lookup  {base_url}/helpdesk/  (bank staff)")
+        out.write(f"    service manager   {base_url}/manager/  (fx kanri01: the contract's users; fxtanto03 is locked)")
         out.write("")
         out.write(f"  {'entrance':<10} {'user ID':<12} {'role':<12} company")
         for edition, login_id, role, company in rows:

@@ -1,0 +1,40 @@
+"""The help desk's forms: one search box, and the identity check a reset needs."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from auth_enforcement.forms import ReasonForm
+from jweboffice.helpdesk.flows import MAX_QUERY
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("User ID, contract number, company name or kana, or serial"),
+        max_length=MAX_QUERY,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
+
+
+class ResetForm(ReasonForm):
+    """A reset for a lost device: only after the caller was confirmed to be the user (ASVS 5.0 6.4.6)."""
+
+    class IdentityCheck(models.TextChoices):
+        CALLBACK = "callback", _("Called back on the telephone number registered for the contract")
+        BRANCH = "branch", _("At the branch, with an identity document")
+        MANAGER = "manager", _("Confirmed with the contract's service manager")
+
+    identity_check = forms.ChoiceField(
+        label=_("How the caller's identity was verified"),
+        choices=IdentityCheck.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose how the caller's identity was verified.")},
+    )
+    confirmed = forms.BooleanField(
+        label=_("I confirmed the caller is this user; the authenticator is revoked in every edition."),
+        error_messages={"required": _("Confirm that you verified the caller's identity.")},
+    )

@@ -1,0 +1,128 @@
+"""The help-desk lookup page: the queue, one search box, a user card with unlock and reset."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from auth_enforcement import flows as factor_flows
+from auth_enforcement.forms import ReasonForm
+from jweboffice.helpdesk import flows
+from jweboffice.helpdesk.forms import ResetForm, SearchForm
+
+
+def staff_only(permission: str):
+    """Let in bank staff who passed the second factor and hold `permission`; nobody else learns of the page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs):
+            user = request.user
+            # Customers get the same 404 as for any path that does not exist.
+            if not user.is_bank_staff or not user.is_staff or not factor_flows.is_verified(request):
+                raise Http404
+            if not user.has_perm(permission):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@staff_only("contracts.view_user")
+def lookup(request: HttpRequest) -> HttpResponse:
+    """Search by one box; with nothing typed, show the queue of cases that need a person."""
+    form = SearchForm(request.GET or None)
+    result = queue = None
+    if form.is_valid() and form.cleaned_data["q"]:
+        result = flows.search(form.cleaned_data["q"], form.cleaned_data["page"] or 1)
+    elif not form.errors:
+        queue = flows.queue()
+    return render(request, "helpdesk/lookup.html", {"form": form, "result": result, "queue": queue})
+
+
+def _customer_user(pk: int):
+    user = flows.find_customer_user(pk)
+    if user is None:
+        raise Http404
+    return user
+
+
+def _card(request: HttpRequest, user, status: int = 200, **forms) -> HttpResponse:
+    context = {
+        "card": flows.user_card(user),
+        "unlock_form": forms.get("unlock_form") or ReasonForm(prefix="unlock"),
+        "reset_form": forms.get("reset_form") or ResetForm(prefix="reset"),
+        "handled_form": forms.get("handled_form") or ReasonForm(prefix="handled"),
+        "may_unlock": request.user.has_perm("auth_enforcement.unlock_authenticator"),
+        "may_reset": request.user.has_perm("auth_enforcement.reset_registration"),
+    }
+    return render(request, "helpdesk/card.html", context, status=status)
+
+
+@staff_only("contracts.view_user")
+def card(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show one user's second factor, history and the actions staff may take."""
+    user = _customer_user(pk)
+    flows.record_view(request, user)
+    return _card(request, user)
+
+
+@require_POST
+@staff_only("auth_enforcement.unlock_authenticator")
+def unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _customer_user(pk)
+    form = ReasonForm(request.POST, prefix="unlock")
+    if not form.is_valid():
+        return _card(request, user, status=400, unlock_form=form)
+    if factor_flows.unlock_factor(request, user, reason=form.cleaned_data["reason"], via="helpdesk"):
+        messages.success(request, _("The authenticator was unlocked. The user has been told by e-mail."))
+    else:
+        messages.error(request, _("This user has no authenticator registered: there is nothing to unlock."))
+    return redirect("helpdesk:card", pk=user.pk)
+
+
+@require_POST
+@staff_only("auth_enforcement.reset_registration")
+def reset(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _customer_user(pk)
+    form = ResetForm(request.POST, prefix="reset")
+    if not form.is_valid():
+        return _card(request, user, status=400, reset_form=form)
+    try:
+        users = factor_flows.reset_factor(
+            request,
+            user,
+            reason=form.cleaned_data["reason"],
+            via="helpdesk",
+            identity_check=form.cleaned_data["identity_check"],
+        )
+    except factor_flows.NothingToResetError:
+        messages.error(request, _("This user has no authenticator registered: there is nothing to reset."))
+    else:
+        messages.success(
+            request,
+            _("The authenticator was revoked for %(count)d user(s), their sessions ended and each was told by e-mail.")
+            % {"count": len(users)},
+        )
+    return redirect("helpdesk:card", pk=user.pk)
+
+
+@require_POST
+@staff_only("contracts.view_user")
+def handled(request: HttpRequest, pk: int) -> HttpResponse:
+    """Settle the user's open queue items with a note."""
+    user = _customer_user(pk)
+    form = ReasonForm(request.POST, prefix="handled")
+    if not form.is_valid():
+        return _card(request, user, status=400, handled_form=form)
+    flows.mark_handled(request, user, reason=form.cleaned_data["reason"])
+    messages.success(request, _("The case was marked as handled."))
+    return redirect("helpdesk:lookup")
