@@ -65,14 +65,14 @@ BANK_STAFF = [("admin", "銀行 管理者", BANK_ADMIN), ("helpdesk", "ヘルプ
 # login's second step at once. Their seeds are derived from the account and printed: demo only.
 WITH_DEMO_TOTP = {
     ("fx", "tanto01"),
-    ("fx", "kanri01"),
-    ("fx", "fxtanto03"),
+    ("fx", "tsukuba01"),
+    ("fx", "tsukuba02"),
     ("domestic", "kanri01"),
     ("bank", "admin"),
     ("bank", "helpdesk"),
 }
 # A locked generator, so that the help desk's queue and the service manager's page have a case.
-LOCKED_DEMO = ("fx", "fxtanto03")
+LOCKED_DEMO = ("fx", "tsukuba02")
 
 
 def demo_seed(account_key: str) -> str:
@@ -147,7 +147,7 @@ class Command(BaseCommand):
         out.write(f"    domestic edition  {base_url}/domestic/login/")
         out.write(f"    bank staff        {base_url}/bank/login/  (then the admin at {base_url}/admin/)")
         out.write(f"    help desk lookup  {base_url}/helpdesk/  (bank staff)")
-        out.write(f"    service manager   {base_url}/manager/  (fx kanri01: the contract's users; fxtanto03 is locked)")
+        out.write(f"    service manager   {base_url}/manager/  (fx tsukuba01; tsukuba02 is locked)")
         out.write("")
         out.write(f"  {'entrance':<10} {'user ID':<12} {'role':<12} company")
         for edition, login_id, role, company in rows:
