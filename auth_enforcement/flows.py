@@ -13,8 +13,15 @@ from django.utils import timezone
 
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, Registration, mandate_in_force
 
+SESSION_STARTED = "jweb_auth_at"  # session: when the user logged in (absolute timeout)
+SESSION_SEEN = "jweb_seen_at"  # session: the last activity, to the minute (idle timeout)
 ENROLLING = "jweb_enrolling"  # session: {"id": pending authenticator, "at": when started}
 POSTPONED = "jweb_postponed"  # session: the user chose "later" before the mandate
+
+
+def start_session_clocks(request: HttpRequest) -> None:
+    """Start the idle and absolute timeouts of a session that has just logged in."""
+    request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = int(time.time())
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

@@ -19,8 +19,8 @@ from auth_enforcement.editions import BANK_ENTRANCE
 from auth_enforcement.models import mandate_in_force
 from auth_enforcement.views import entrance_login_url
 
-SESSION_STARTED = "jweb_auth_at"
-SESSION_SEEN = "jweb_seen_at"
+SESSION_STARTED = flows.SESSION_STARTED
+SESSION_SEEN = flows.SESSION_SEEN
 # Record activity at most once a minute: a session write on every request would cost a
 # query per request; the idle limit is then exact to within this many seconds.
 SEEN_GRANULARITY_SECONDS = 60
@@ -38,7 +38,7 @@ class SessionTimeoutMiddleware:
             started = request.session.get(SESSION_STARTED)
             seen = request.session.get(SESSION_SEEN, now)
             if started is None:
-                request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = now
+                flows.start_session_clocks(request)
             elif (
                 now - seen > settings.JWEB_SESSION_IDLE_SECONDS
                 or now - started > settings.JWEB_SESSION_ABSOLUTE_SECONDS

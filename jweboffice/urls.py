@@ -10,3 +10,6 @@ urlpatterns = [
     path("", include("auth_enforcement.urls")),
     path("", include("jweboffice.portal.urls")),
 ]
+
+# A database outage (a PostgreSQL restart, a failover) gets a 503 "try again", not a 500.
+handler500 = "jweboffice.errors.server_error"

@@ -24,7 +24,8 @@ class EntranceBackend(ModelBackend):
             return None
         User = get_user_model()
         try:
-            user = User._default_manager.get(account_key=account_key(entrance, login_id))
+            # The contract comes along: its status decides whether the user may log in.
+            user = User._default_manager.select_related("contract").get(account_key=account_key(entrance, login_id))
         except User.DoesNotExist:
             # Hash anyway so that an unknown ID takes as long as a wrong password
             # (no enumeration by timing, ASVS 5.0 6.3.8).

@@ -1,0 +1,142 @@
+"""Login throughput against the bare password-hash ceiling, measured in one run.
+
+    .venv/bin/python -m bench.login_throughput [--quick]
+
+Full HTTP logins (login page, password, TOTP code computed by the client, home page) per
+second at several concurrencies, divided by what the same number of processes achieve doing
+nothing but `check_password` with the configured hasher. The hash is the physical limit of
+this workload; everything else a login does should be small beside it. Target: ≥ 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+
+from bench import harness, seed
+from bench.client import Browser
+
+DATABASE = "jweb_bench_login"
+
+
+def hash_worker(env: dict, seconds: float, queue) -> None:
+    import os
+
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import check_password, make_password
+
+    encoded = make_password(seed.PASSWORD)
+    count, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        check_password(seed.PASSWORD, encoded)
+        count += 1
+    queue.put(count)
+
+
+def hash_ceiling(env: dict, processes: int, seconds: float) -> float:
+    """Return check_password calls per second of `processes` processes running flat out."""
+    queue = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=hash_worker, args=(env, seconds, queue)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    total = sum(queue.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds
+
+
+def login_worker(url: str, numbers: list[int], start: float, seconds: float, queue) -> None:
+    """Log users in one after the other from `start` until the window closes; report each completion."""
+    completions, errors = [], 0
+    while time.perf_counter() < start:
+        time.sleep(0.001)
+    for n in numbers:
+        if time.perf_counter() >= start + seconds:
+            break
+        browser = Browser(url)
+        began = time.perf_counter()
+        try:
+            browser.log_in_with_totp("fx", seed.login_id(n), seed.PASSWORD, seed.seed_for(n))
+        except Exception:  # noqa: BLE001 - every failure counts as an error, whatever it is
+            errors += 1
+        else:
+            completions.append((time.perf_counter(), time.perf_counter() - began))
+        browser.close()
+    queue.put((completions, errors))
+
+
+def run_logins(url: str, concurrency: int, first: int, seconds: float) -> tuple[dict, int]:
+    """Log distinct users in from `concurrency` processes; count the logins completed inside the window."""
+    queue = multiprocessing.Queue()
+    # Each user logs in once per run (a code is accepted once per time step).
+    budget = int(seconds * 60) + 50
+    shares = [list(range(first + i, first + budget * concurrency, concurrency)) for i in range(concurrency)]
+    start = time.perf_counter() + 1.0  # every process is up before the window opens
+    workers = [
+        multiprocessing.Process(target=login_worker, args=(url, share, start, seconds, queue)) for share in shares
+    ]
+    for worker in workers:
+        worker.start()
+    results = [queue.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    # Logins still in flight when the window closed are left out: a steady-state rate.
+    inside = [latency for completions, _ in results for at, latency in completions if at <= start + seconds]
+    return {
+        "concurrency": concurrency,
+        "logins": len(inside),
+        "errors": sum(errors for _, errors in results),
+        "logins_per_s": round(len(inside) / seconds, 2),
+        **harness.percentiles(inside),
+    }, budget * concurrency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run for CI (under a minute)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (= processes of the ceiling)")
+    args = parser.parse_args()
+    seconds = 4 if args.quick else 20
+    concurrencies = [2, 4] if args.quick else [2, 3, 4, 6, 8]
+    users = sum(int(seconds * 60 + 50) * c for c in concurrencies)
+
+    env = harness.prepare(DATABASE)
+    harness.run_in_django(env, "bench.seed", str(users))
+    with harness.gunicorn(env, workers=args.workers) as url:
+        Browser(url).log_in_with_totp("fx", seed.login_id(users - 1), seed.PASSWORD, seed.seed_for(users - 1))  # warm
+        ceiling_before = hash_ceiling(env, args.workers, seconds)
+        table, first = [], 0
+        for concurrency in concurrencies:
+            row, used = run_logins(url, concurrency, first, seconds)
+            first += used
+            table.append(row)
+        ceiling_after = hash_ceiling(env, args.workers, seconds)
+    ceiling = (ceiling_before + ceiling_after) / 2
+    best = max(table, key=lambda row: row["logins_per_s"])
+    for row in table:
+        row["ratio_to_hash_ceiling"] = round(row["logins_per_s"] / ceiling, 3)
+    figures = {
+        "hash_ceiling_per_s": round(ceiling, 2),
+        "hash_ceiling_drift": round(abs(ceiling_before - ceiling_after) / ceiling, 3),
+        "best_logins_per_s": best["logins_per_s"],
+        "best_concurrency": best["concurrency"],
+        "ratio": best["ratio_to_hash_ceiling"],
+        "target_ratio": 0.9,
+        "errors": sum(row["errors"] for row in table),
+    }
+    harness.report(
+        "login_throughput",
+        figures=figures,
+        table=table,
+        settings={"gunicorn_workers": args.workers, "seconds_per_level": seconds, "concurrencies": concurrencies},
+        env=env,
+        quick=args.quick,
+    )
+
+
+if __name__ == "__main__":
+    main()
