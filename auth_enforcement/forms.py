@@ -209,7 +209,14 @@ class ReasonForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
+        # Measured again as recorded: NFKC may shorten ("e\u0301" composes) or lengthen (U+FDFA).
         reason = unicodedata.normalize("NFKC", self.cleaned_data["reason"]).strip()
-        if any(unicodedata.category(char) == "Cc" for char in reason.replace("\n", "").replace("\r", "")):
+        if len(reason) < 5:
+            raise forms.ValidationError(self.fields["reason"].error_messages["min_length"], code="min_length")
+        if len(reason) > 500:
+            raise forms.ValidationError(_("Keep the reason within 500 characters."), code="max_length")
+        # Control and invisible format characters (zero-width, bidi overrides) would make the
+        # audit line read differently from what was typed.
+        if any(unicodedata.category(char) in ("Cc", "Cf") for char in reason.replace("\n", "").replace("\r", "")):
             raise forms.ValidationError(_("The reason contains control characters."), code="control")
         return reason

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -100,7 +101,14 @@ class EntranceLoginView(LoginView):
         if self.request.POST.get("push_resend") and self.steps.current == self.TOKEN_STEP and not self.expired:
             self.push_resend = True
             return self.render(self.get_form())
-        return super().post(*args, **kwargs)
+        # The code (or approval) used, the new session and the audit lines commit together or
+        # not at all: a database that fails midway leaves no code marked used without the
+        # session it opened, and no approval consumed for nothing.
+        with transaction.atomic():
+            response = super().post(*args, **kwargs)
+            if self.request.user.is_authenticated:
+                self.request.session.save()
+        return response
 
     def render(self, form=None, **kwargs):
         if self.steps.current == self.TOKEN_STEP:

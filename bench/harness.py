@@ -29,7 +29,7 @@ FERNET_KEY = "YmVuY2gtb25seS1rZXktZm9yLWp3ZWJvZmZpY2UtMDE="
 SECRET_KEY = "bench-only-" + "x" * 60
 
 
-def server_env(database: str, **extra: str) -> dict[str, str]:
+def server_env(database: str, server: str = PG_SERVER, **extra: str) -> dict[str, str]:
     """Return the environment of a production-like portal on the benchmark's own database."""
     env = {
         **os.environ,
@@ -37,7 +37,7 @@ def server_env(database: str, **extra: str) -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": SECRET_KEY,
         "JWEB_SECRET_KEYS": FERNET_KEY,
-        "DATABASE_URL": f"{PG_SERVER}/{database}",
+        "DATABASE_URL": f"{server}/{database}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # The load generator speaks plain HTTP on the loopback; TLS is the proxy's job.
         "JWEB_HTTPS": "false",
@@ -50,11 +50,11 @@ def server_env(database: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def create_database(name: str) -> None:
+def create_database(name: str, server: str = PG_SERVER) -> None:
     """Drop and create a database on the benchmark's PostgreSQL server."""
     import psycopg2
 
-    connection = psycopg2.connect(f"{PG_SERVER}/postgres")
+    connection = psycopg2.connect(f"{server}/postgres")
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -82,10 +82,10 @@ def run_in_django(env: dict[str, str], module: str, *args: str) -> str:
     return result.stdout
 
 
-def prepare(database: str, **extra: str) -> dict[str, str]:
+def prepare(database: str, server: str = PG_SERVER, **extra: str) -> dict[str, str]:
     """Create and migrate the benchmark's database; return the server environment."""
-    env = server_env(database, **extra)
-    create_database(database)
+    env = server_env(database, server, **extra)
+    create_database(database, server)
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
     return env

@@ -96,16 +96,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHE_URL = env_str("CACHE_URL", "locmem://")
 CACHES = {"default": env_cache("CACHE_URL", "locmem://")}
-_SHARED_CACHE = "RedisCache" in CACHES["default"]["BACKEND"]
 
 # Users and passwords
 AUTH_USER_MODEL = "contracts.User"
 AUTHENTICATION_BACKENDS = ["jweboffice.contracts.backends.EntranceBackend"]
 # Argon2id first (ASVS 5.0 11.4.2); the others only verify legacy hashes and upgrade them.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "jweboffice.contracts.hashers.Argon2idHasher",  # also verifies Argon2 hashes of other costs
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The cost, chosen from bench/login_throughput.py (README: "Password hashing"). Never below
+# OWASP's minimum for Argon2id: 19 MiB with 2 passes (46 MiB with 1 pass).
+JWEB_ARGON2_TIME_COST = env_int("JWEB_ARGON2_TIME_COST", 2, minimum=1, maximum=10)
+JWEB_ARGON2_MEMORY_KIB = env_int(
+    "JWEB_ARGON2_MEMORY_KIB", 65536, minimum=47104 if JWEB_ARGON2_TIME_COST == 1 else 19456, maximum=1048576
+)
+JWEB_ARGON2_PARALLELISM = env_int("JWEB_ARGON2_PARALLELISM", 1, minimum=1, maximum=8)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -116,10 +122,11 @@ LOGIN_URL = "portal:entrance"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:entrance"
 
-# Sessions live on the server (database, or database behind a shared Redis cache), so
-# logout and expiry end them for every app server. A per-process cache would let a
-# logged-out session live on in another worker, so cached_db is used only with Redis.
-SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if _SHARED_CACHE else 'db'}"
+# Sessions live in the database only, so logout, expiry and revocation end them for every
+# app server at once. Not behind the cache, even a shared one: a logout while Redis is down
+# would delete the row but leave a copy in Redis that comes back to life with it, and the
+# cache would save one primary-key read per request at most.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Idle timeout 30 min, absolute 12 h (NIST SP 800-63B r3 §4.2.3, ASVS 3.3.2).
 JWEB_SESSION_IDLE_SECONDS = env_int("JWEB_SESSION_IDLE_SECONDS", 30 * 60, minimum=60, maximum=30 * 60)
 JWEB_SESSION_ABSOLUTE_SECONDS = env_int("JWEB_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=600, maximum=12 * 3600)

@@ -2,9 +2,9 @@ import re
 from http.cookies import SimpleCookie
 
 import pytest
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.contrib.sessions.models import Session
 
+from jweboffice.contracts.hashers import Argon2idHasher
 from jweboffice.contracts.models import Contract, User
 from tests.conftest import PASSWORD, log_in, log_in_with_totp, register_totp
 
@@ -14,7 +14,7 @@ INVALID_LOGIN = "The user ID or password is not correct"
 pytestmark = pytest.mark.usefixtures("english")
 
 
-class CountingArgon2Hasher(Argon2PasswordHasher):
+class CountingArgon2Hasher(Argon2idHasher):
     """The real Argon2 hasher, counting the hashes it computes."""
 
     operations = 0

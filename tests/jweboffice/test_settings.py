@@ -64,6 +64,7 @@ def test_short_secret_key_is_refused():
         ("JWEB_SECRET_KEYS", "not-a-fernet-key"),
         ("JWEB_MANDATE_FX", "next spring"),
         ("JWEB_LOCK_AFTER_FAILURES", "1000"),
+        ("JWEB_ARGON2_MEMORY_KIB", "8192"),  # below OWASP's minimum for Argon2id
     ],
 )
 def test_bad_value_stops_start_up_naming_the_variable(name, value):
@@ -114,3 +115,21 @@ def test_cache_url_for_redis(monkeypatch):
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": "redis://127.0.0.1:6379/1",
     }
+
+
+def test_argon2_with_one_pass_needs_46_mib(monkeypatch):
+    result = run_django({**PRODUCTION, "JWEB_ARGON2_TIME_COST": "1", "JWEB_ARGON2_MEMORY_KIB": "19456"})
+    assert result.returncode != 0
+    assert "Environment variable JWEB_ARGON2_MEMORY_KIB=" in result.stderr
+
+
+def test_new_passwords_are_hashed_with_the_configured_argon2_cost(db, settings):
+    from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
+
+    settings.JWEB_ARGON2_TIME_COST, settings.JWEB_ARGON2_MEMORY_KIB, settings.JWEB_ARGON2_PARALLELISM = 3, 20480, 1
+    assert make_password("correct-horse-battery-9").startswith("argon2$argon2id$v=19$m=20480,t=3,p=1$")
+    # A hash of another cost still verifies, and is re-hashed with the configured one.
+    old = Argon2PasswordHasher().encode("correct-horse-battery-9", "saltsaltsaltsalt")
+    upgraded = []
+    assert check_password("correct-horse-battery-9", old, setter=upgraded.append)
+    assert upgraded == ["correct-horse-battery-9"]
