@@ -99,12 +99,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run for CI (under a minute)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (= processes of the ceiling)")
+    parser.add_argument(
+        "--argon2",
+        metavar="T,M,P",
+        help="Argon2id time cost, memory (KiB) and parallelism instead of the settings' (e.g. 2,102400,8: Django's)",
+    )
     args = parser.parse_args()
+    extra = {}
+    if args.argon2:
+        time_cost, memory, parallelism = args.argon2.split(",")
+        extra = {
+            "JWEB_ARGON2_TIME_COST": time_cost,
+            "JWEB_ARGON2_MEMORY_KIB": memory,
+            "JWEB_ARGON2_PARALLELISM": parallelism,
+        }
     seconds = 4 if args.quick else 20
     concurrencies = [2, 4] if args.quick else [2, 3, 4, 6, 8]
     users = sum(int(seconds * 60 + 50) * c for c in concurrencies)
 
-    env = harness.prepare(DATABASE)
+    env = harness.prepare(DATABASE, **extra)
     harness.run_in_django(env, "bench.seed", str(users))
     with harness.gunicorn(env, workers=args.workers) as url:
         Browser(url).log_in_with_totp("fx", seed.login_id(users - 1), seed.PASSWORD, seed.seed_for(users - 1))  # warm
@@ -129,7 +142,7 @@ def main() -> None:
         "errors": sum(row["errors"] for row in table),
     }
     harness.report(
-        "login_throughput",
+        "login_throughput" + (f"-argon2-{args.argon2.replace(',', '-')}" if args.argon2 else ""),
         figures=figures,
         table=table,
         settings={"gunicorn_workers": args.workers, "seconds_per_level": seconds, "concurrencies": concurrencies},

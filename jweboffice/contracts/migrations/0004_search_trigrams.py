@@ -7,17 +7,7 @@ the demo's embedded database, has no such index and searches by scanning its few
 
 from django.db import migrations
 
-
-class PostgreSQLOnly(migrations.RunSQL):
-    """Run the SQL on PostgreSQL only; nothing on another database."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+from jweboffice.contracts.migrations._postgresql import PostgreSQLOnly
 
 
 class Migration(migrations.Migration):
