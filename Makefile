@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ demo: $(STAMP)
 ## test: the whole test suite (DATABASE_URL chooses the database; SQLite by default)
 test: $(STAMP)
 	$(BIN)/pytest
+
+## bench: every benchmark in full (PostgreSQL on 127.0.0.1:5432, or JWEB_BENCH_PG); JSON in bench/results/
+BENCHMARKS := login_throughput request_overhead helpdesk_search push_latency mandate_day
+bench: $(STAMP)
+	for name in $(BENCHMARKS); do $(BIN)/python -m bench.$$name || exit 1; done
+
+## bench-quick: each benchmark's short mode (CI runs it so that none of them rots)
+bench-quick: $(STAMP)
+	for name in $(BENCHMARKS); do $(BIN)/python -m bench.$$name --quick || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

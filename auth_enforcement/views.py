@@ -101,6 +101,10 @@ class EntranceLoginView(LoginView):
         if self.request.POST.get("push_resend") and self.steps.current == self.TOKEN_STEP and not self.expired:
             self.push_resend = True
             return self.render(self.get_form())
+        if self.steps.current != self.TOKEN_STEP:
+            # Not in a transaction: the password step sends the push, and an FCM send must
+            # neither hold a transaction open nor reach the phone before its challenge is stored.
+            return super().post(*args, **kwargs)
         # The code (or approval) used, the new session and the audit lines commit together or
         # not at all: a database that fails midway leaves no code marked used without the
         # session it opened, and no approval consumed for nothing.

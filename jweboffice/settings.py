@@ -109,7 +109,7 @@ PASSWORD_HASHERS = [
 # OWASP's minimum for Argon2id: 19 MiB with 2 passes (46 MiB with 1 pass).
 JWEB_ARGON2_TIME_COST = env_int("JWEB_ARGON2_TIME_COST", 2, minimum=1, maximum=10)
 JWEB_ARGON2_MEMORY_KIB = env_int(
-    "JWEB_ARGON2_MEMORY_KIB", 65536, minimum=47104 if JWEB_ARGON2_TIME_COST == 1 else 19456, maximum=1048576
+    "JWEB_ARGON2_MEMORY_KIB", 19456, minimum=47104 if JWEB_ARGON2_TIME_COST == 1 else 19456, maximum=1048576
 )
 JWEB_ARGON2_PARALLELISM = env_int("JWEB_ARGON2_PARALLELISM", 1, minimum=1, maximum=8)
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,7 +1,10 @@
 // Waits for the phone's answer on a push login or enrollment page and moves on by itself.
-// Polls the status URL about once a second; no inline script (the CSP forbids it).
+// Polls the status URL twice a second; no inline script (the CSP forbids it).
 (function () {
   "use strict";
+  // The wait for the next check is most of the time from the tap to the next page: at 1 s
+  // the p95 was 1.03 s (bench/push_latency.py); a check costs the server ~3 ms of CPU.
+  var POLL_MS = 500;
   var box = document.getElementById("push-wait");
   if (!box || !document.getElementById("push-status")) {
     return;
@@ -50,11 +53,11 @@
           status.hidden = true;
           show("push-expired");
         } else {
-          window.setTimeout(check, 1000);
+          window.setTimeout(check, POLL_MS);
         }
       })
       .catch(function () { window.setTimeout(check, 2000); });
   }
 
-  window.setTimeout(check, 1000);
+  window.setTimeout(check, POLL_MS);
 })();

@@ -6,6 +6,8 @@ security counter, because sessions, throttles, locks and push rate limits live i
 
 from __future__ import annotations
 
+import time
+
 import psycopg2
 import pyotp
 import pytest
@@ -107,3 +109,25 @@ def test_stopping_redis_loses_no_login_and_no_security_counter(database, redis_s
         assert sql(
             "SELECT throttling_failure_count FROM auth_enforcement_authenticator WHERE serial = %s", "JWB000000002"
         ) == [(2,)]
+
+
+def test_a_push_approved_through_one_server_releases_the_browser_waiting_on_the_other():
+    from dataclasses import replace
+
+    from bench import push_seed
+    from bench.client import finish_push_login, push_password_step, wait_for_push
+
+    env = harness.prepare(DATABASE + "_push")
+    harness.run_in_django(env, "bench.push_seed", "1", "0", str(push_seed.KEYS))
+    app_key, server_key = push_seed.keys()
+    with harness.gunicorn(env, workers=1) as first, harness.gunicorn(env, workers=1) as second:
+        browser = Browser(second)
+        number, page = push_password_step(browser, "fx", seed.login_id(0), seed.PASSWORD)
+        waiting_since = time.monotonic()
+        phone = push_seed.BenchPhone(first, 0, app_key, push_seed.server_public_key_body(server_key))
+        (challenge,) = phone.poll().challenges  # fetched through the first server
+        # The challenge names the server the browser used; the approval goes through the first.
+        phone.accept(replace(challenge, url=first + push_seed.DEVICE_PATH), number)
+        status, _, _ = wait_for_push(browser, waiting_since)
+        assert status == "approved"
+        finish_push_login(browser, "fx", page)  # home page, 200, on the second server
