@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
-from django.db import connection
-from django.db.models import Exists, Func, OuterRef, Prefetch, Q, TextField
-from django.db.models.functions import Upper
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -61,9 +58,8 @@ def search(raw: str, page: int = 1) -> SearchResult:
     """Find customer users by exact login ID, contract number or serial, or part of a company name or kana.
 
     Exact matches come first on the first page; each goes through a unique or plain index.
-    Company name and kana parts go through trigram (two characters: bigram) indexes on
-    PostgreSQL and are paginated without a count, so a broad word costs one page, not a
-    million rows.
+    Company name and kana parts go through trigram indexes on PostgreSQL and are paginated
+    without a count, so a broad word costs one page, not a million rows.
     """
     query = normalize_query(raw)[:MAX_QUERY]
     result = SearchResult(query=query, page=page)
@@ -90,42 +86,21 @@ def search(raw: str, page: int = 1) -> SearchResult:
     return result
 
 
-# Up to this many matching customers are fetched through the indexes and sorted; a broader word
-# matches so densely that walking the kana index finds a page at once (bench/helpdesk_search.py).
-SORT_LIMIT = 2000
-
-
 def matching_customers(query: str):
-    """Customers whose name or kana contains the words, through an index on PostgreSQL."""
-    kana = to_katakana(query)
-    if len(query) == 2 and connection.vendor == "postgresql":
-        # Two characters have no trigram: each name's set of two-character parts (contracts 0005).
-        names = Func(Upper("name"), function="jweb_bigrams", output_field=ArrayField(TextField()))
-        kanas = Func("kana", function="jweb_bigrams", output_field=ArrayField(TextField()))
-        return (
-            Customer.objects.alias(name_bigrams=names, kana_bigrams=kanas)
-            .filter(Q(name_bigrams__contains=[query.upper()]) | Q(kana_bigrams__contains=[kana]))
-            .order_by()
-        )
-    # The lookups write exactly the expressions the trigram indexes of contracts 0004 cover.
-    return Customer.objects.filter(Q(name__icontains=query) | Q(kana__contains=kana)).order_by()
+    """Customers whose name or kana contains the words (trigram indexes on PostgreSQL)."""
+    # The lookups write exactly the expressions the indexes of migration contracts 0004 cover.
+    return Customer.objects.filter(Q(name__icontains=query) | Q(kana__contains=to_katakana(query))).order_by()
 
 
 def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, bool]:
     """Return one page of the users of matching customers (by kana), and whether more follow."""
     offset = (page - 1) * PER_PAGE
-    users = (
-        _users().exclude(pk__in=exact_ids).order_by("contract__customer__kana", "contract__customer_id", "account_key")
+    found = list(
+        _users()
+        .filter(contract__customer__in=matching_customers(query).values("pk"))
+        .exclude(pk__in=exact_ids)
+        .order_by("contract__customer__kana", "contract__customer_id", "account_key")[offset : offset + PER_PAGE + 1]
     )
-    # Fetch the matches through the index first, unordered: asked to order by kana with a LIMIT,
-    # the planner walks the kana index testing every customer, and a rare word reads most of
-    # the table (241 ms for 16 matches at 1,000,000 users).
-    found_ids = list(matching_customers(query).values_list("pk", flat=True)[: SORT_LIMIT + 1])
-    if len(found_ids) <= SORT_LIMIT:
-        users = users.filter(contract__customer_id__in=found_ids)
-    else:
-        users = users.filter(contract__customer__in=matching_customers(query).values("pk"))
-    found = list(users[offset : offset + PER_PAGE + 1])
     return found[:PER_PAGE], len(found) > PER_PAGE
 
 
