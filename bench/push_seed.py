@@ -85,12 +85,9 @@ def create_push_users(count: int, start: int, directory: Path, token_prefix: str
     import django
 
     django.setup()
-    from django.contrib.auth.hashers import make_password
-    from django.db import transaction
 
     from auth_enforcement import crypto
-    from auth_enforcement.models import Authenticator, Registration
-    from jweboffice.contracts.models import Contract, Customer, Edition, User
+    from auth_enforcement.models import Authenticator
 
     app_key, server_key = keys(directory)
     server_sealed = crypto.seal(
@@ -101,48 +98,20 @@ def create_push_users(count: int, start: int, directory: Path, token_prefix: str
     app_public = base64.b64encode(
         app_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     ).decode()
-    password = make_password(seed.PASSWORD)
-    size = seed.USERS_PER_CONTRACT
-    with transaction.atomic():
-        contracts = {}
-        for block in range(start // size, (start + count - 1) // size + 1):
-            customer, _ = Customer.objects.get_or_create(
-                cif_number=f"9{block:08d}",
-                defaults={"name": f"ベンチ商事{block}株式会社", "kana": f"ベンチシヨウジ{block}(カ"},
-            )
-            contracts[block], _ = Contract.objects.get_or_create(
-                contract_number=f"F-B{block:08d}", defaults={"customer": customer, "edition": Edition.FX}
-            )
-        numbers = range(start, start + count)
-        users = User.objects.bulk_create(
-            User(
-                login_id=seed.login_id(n),
-                account_key=f"fx:{seed.login_id(n)}",
-                edition=Edition.FX,
-                contract=contracts[n // size],
-                role=User.Role.STAFF,
-                name=f"ベンチ {n}",
-                password=password,
-            )
-            for n in numbers
+
+    def push_credential(n: int, customer_id: int) -> Authenticator:
+        return Authenticator(
+            kind=Authenticator.Kind.PUSH,
+            serial=serial_for(n),
+            customer_id=customer_id,
+            status=Authenticator.Status.ACTIVE,
+            server_key_sealed=server_sealed,
+            app_public_key=app_public,
+            push_token=push_token_for(token_prefix, n),
+            decline_reason_capable=True,
         )
-        authenticators = Authenticator.objects.bulk_create(
-            Authenticator(
-                kind=Authenticator.Kind.PUSH,
-                serial=serial_for(n),
-                customer_id=contracts[n // size].customer_id,
-                status=Authenticator.Status.ACTIVE,
-                server_key_sealed=server_sealed,
-                app_public_key=app_public,
-                push_token=push_token_for(token_prefix, n),
-                decline_reason_capable=True,
-            )
-            for n in numbers
-        )
-        Registration.objects.bulk_create(
-            Registration(user=user, authenticator=authenticator, name="default", confirmed=True)
-            for user, authenticator in zip(users, authenticators, strict=True)
-        )
+
+    seed.create_users(count, start, credential=push_credential)
 
 
 # -- the phone --------------------------------------------------------------------------

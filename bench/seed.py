@@ -23,14 +23,28 @@ def seed_for(n: int) -> str:
     return base64.b32encode(hashlib.sha256(f"jweb-bench:{n}".encode()).digest()[:20]).decode()
 
 
-def create_users(count: int, start: int = 0) -> None:
+def totp_credential(n: int, customer_id: int):
+    """User n's TOTP credential (unsaved), with the seed the load generator computes."""
+    from auth_enforcement import crypto
+    from auth_enforcement.models import Authenticator
+
+    return Authenticator(
+        kind=Authenticator.Kind.TOTP,
+        serial=f"JWB{n:09d}",
+        customer_id=customer_id,
+        status=Authenticator.Status.ACTIVE,
+        secret_sealed=crypto.seal(seed_for(n).encode()),
+    )
+
+
+def create_users(count: int, start: int = 0, credential=totp_credential) -> None:
+    """Create users start … start+count−1, each with the credential `credential(n, customer_id)` makes."""
     import django
 
     django.setup()
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
 
-    from auth_enforcement import crypto
     from auth_enforcement.models import Authenticator, Registration
     from jweboffice.contracts.models import Contract, Customer, Edition, User
 
@@ -59,14 +73,7 @@ def create_users(count: int, start: int = 0) -> None:
             for n in numbers
         )
         authenticators = Authenticator.objects.bulk_create(
-            Authenticator(
-                kind=Authenticator.Kind.TOTP,
-                serial=f"JWB{n:09d}",
-                customer_id=contracts[n // USERS_PER_CONTRACT].customer_id,
-                status=Authenticator.Status.ACTIVE,
-                secret_sealed=crypto.seal(seed_for(n).encode()),
-            )
-            for n in numbers
+            credential(n, contracts[n // USERS_PER_CONTRACT].customer_id) for n in numbers
         )
         Registration.objects.bulk_create(
             Registration(user=user, authenticator=authenticator, name="default", confirmed=True)

@@ -50,10 +50,11 @@ class Logins:
             ("GET", "/home/", None, 200),
         ]  # fmt: skip
         try:
-            for method, path, form, expected in steps:
+            for step, (method, path, form, expected) in enumerate(steps):
                 status, _, _ = browser.request(method, path, form)
                 if status != expected:
-                    return str(status)
+                    # From the code step on, the login may have committed before the gap hit.
+                    return str(status) + (" late" if step >= 2 else "")
         except OSError as error:
             return type(error).__name__
         finally:
@@ -93,8 +94,8 @@ def test_a_database_restart_gives_try_again_and_leaves_nothing_half_done(private
         assert worker_pids(url) == pids  # the same processes, no restart needed
 
     outcomes = logins.outcomes
-    assert {outcome for _, outcome in outcomes} <= {"ok", "503"}, outcomes
-    assert any(outcome == "503" for at, outcome in outcomes if outage_started <= at <= back + 1)
+    assert {outcome for _, outcome in outcomes} <= {"ok", "503", "503 late"}, outcomes
+    assert any(outcome.startswith("503") for at, outcome in outcomes if outage_started <= at <= back + 1)
     assert any(outcome == "ok" for at, outcome in outcomes if at < outage_started)
     assert sum(outcome == "ok" for at, outcome in outcomes if at > back + 1) >= 2  # healed by itself
 
@@ -112,4 +113,6 @@ def test_a_database_restart_gives_try_again_and_leaves_nothing_half_done(private
         rows = cursor.fetchall()
     half_done = [row for row in rows if len({row[1], row[2], row[3]}) != 1]
     assert half_done == []
-    assert sum(row[1] for row in rows) == sum(outcome == "ok" for _, outcome in outcomes)
+    # Each login the browser saw complete used its code; at most the ones cut off late did too.
+    used, ok = sum(row[1] for row in rows), sum(outcome == "ok" for _, outcome in outcomes)
+    assert ok <= used <= ok + sum(outcome == "503 late" for _, outcome in outcomes)
