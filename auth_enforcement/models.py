@@ -267,7 +267,9 @@ class Registration(Device):
         """
         from auth_enforcement.push import use_approval
 
-        with transaction.atomic():
+        # No savepoint of its own: nothing here raises to be caught halfway, and the login
+        # (django-otp's form, the login view) has one open around it already.
+        with transaction.atomic(savepoint=False):
             authenticator = Authenticator.objects.select_for_update().get(pk=self.authenticator_id)
             allowed, _ = authenticator.verify_is_allowed()
             if not allowed:

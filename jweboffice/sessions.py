@@ -1,0 +1,68 @@
+"""Django's database sessions, with the round trips a login does not need taken out.
+
+The session row is what a login writes most: Django's store asks whether a fresh key exists
+before inserting it, and on login (`cycle_key`) inserts a copy under a new key, reads the old
+row back and deletes it — seven statements, four of them inside the transaction that marks the
+code used. Here the login renames the row in the one UPDATE that saves it, a new key is
+inserted without asking first (the primary key refuses a collision; Django's `create()` then
+draws another), and a request that already saved exactly this data does not save it again.
+Behaviour is Django's: the old key stops working at login, a session deleted meanwhile still
+raises `UpdateError` (the middleware answers 400), the expiry moves on each write.
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends import db
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, UpdateError
+from django.utils.crypto import get_random_string
+
+
+class SessionStore(db.SessionStore):
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._stored_key: str | None = None  # the row's key while a new one waits for the next save
+        self._written: tuple[str, str] | None = None  # (key, encoded data) this store last wrote
+
+    def _get_new_session_key(self) -> str:
+        # 32 characters of 36: 165 random bits. No EXISTS query first: the INSERT that creates
+        # the row (or the UPDATE that renames it) fails on the primary key in the one case in
+        # 2^165 that would need it.
+        return get_random_string(32, VALID_KEY_CHARS)
+
+    def cycle_key(self) -> None:
+        """Give the session a new key (at login); the next save renames its row."""
+        data = self._session  # loads the row, or finds it gone (then the key is None)
+        if self.session_key is None:
+            super().cycle_key()
+            return
+        self._stored_key = self._stored_key or self.session_key
+        self._session_key = self._get_new_session_key()
+        self._session_cache = data
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        if must_create:
+            super().save(must_create=True)
+            self._stored_key, self._written = None, None
+            return
+        data = self._get_session()
+        encoded = self.encode(data)
+        if self._written == (self.session_key, encoded):
+            return  # a view saved it inside its transaction; the middleware need not again
+        updated = self.model.objects.filter(session_key=self._stored_key or self.session_key).update(
+            session_key=self.session_key, session_data=encoded, expire_date=self.get_expiry_date()
+        )
+        if not updated:
+            raise UpdateError  # deleted meanwhile (logged out elsewhere, or expired and cleared)
+        self._stored_key, self._written = None, (self.session_key, encoded)
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self._stored_key or self.session_key
+            self._stored_key = None
+        self.model.objects.filter(session_key=session_key).delete()
+        self._written = None
