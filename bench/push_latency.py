@@ -7,7 +7,7 @@ as static/js/push-wait.js does; a phone (the reference client, auth_enforcement/
 in a process of its own) polls the device API once a second, finds the challenge and accepts
 it with the number. Measured: from the moment the phone's accept request is sent to the moment
 the browser has the home page (200). Target p95 ≤ 1 s. Twice: JWEB_PUSH_TRANSPORT=poll, and fcm
-through firebase-admin's own code against a fake Google (token endpoint and FCM) behind a local
+through firebase-admin's own code against a fake Google (bench/fake_google.py) behind a local
 HTTPS CONNECT proxy with a test CA (/work/shared/reference/firebase-admin.md, "Full stack"); there
 the phone takes the challenge from the FCM message, as the app does on a notification. A third
 run (poll) has the benchmark's browser poll the status every 250 ms instead of 1 s: what the
@@ -21,176 +21,30 @@ taken by gunicorn's workers, PostgreSQL's backends and the load generator itself
 from __future__ import annotations
 
 import argparse
-import datetime
 import heapq
 import http.client
-import http.server
 import json
 import multiprocessing
 import os
 import random
-import ssl
 import tempfile
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from auth_enforcement import phone_client
 from bench import client, harness, push_seed, seed
+from bench.fake_google import FakeGoogle, make_test_pki
 
 DATABASE = "jweb_bench_push"
-FCM_PROJECT = "jweb-bench"
 FCM_TOKEN_PREFIX = "bench-fcm"
-ACCESS_TOKEN = "ya29.bench-access-token"
-GOOGLE_HOSTS = ("fcm.googleapis.com", "oauth2.googleapis.com")
 # The per-user push rate limit counts a user's login pushes in a window: the benchmark's users
 # log in once each, but set it to its most lenient so that no retry or warm-up is ever refused.
 RATE_LIMIT = {"JWEB_PUSH_MAX_PER_WINDOW": "20", "JWEB_PUSH_WINDOW_SECONDS": "60"}
 TARGET_P95_MS = 1000
 PAGE_INTERVAL = 0.5  # static/js/push-wait.js's POLL_MS
 PROPOSED_INTERVAL = 0.25  # a shorter status poll period, for comparison
-
-
-# -- a fake Google: OAuth token endpoint and FCM, behind an HTTPS CONNECT proxy ----------------
-
-
-def make_test_pki(directory: Path) -> dict[str, str]:
-    """Write a test CA, a certificate for Google's two hosts, and a service-account file."""
-
-    def key() -> rsa.RSAPrivateKey:
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, leaf_key, account_key = key(), key(), key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "JWEBOFFICE bench test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )  # digital signature, key cert sign, CRL sign
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, GOOGLE_HOSTS[0])]))
-        .issuer_name(ca_name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host) for host in GOOGLE_HOSTS]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def pem(key: rsa.RSAPrivateKey) -> str:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-
-    paths = {name: directory / f"{name}.pem" for name in ("ca", "leaf", "leaf_key")}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["leaf"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths["leaf_key"].write_text(pem(leaf_key))
-    paths["account"] = directory / "service-account.json"
-    paths["account"].write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": FCM_PROJECT,
-                "private_key_id": "bench-key-1",
-                "private_key": pem(account_key),
-                "client_email": f"push@{FCM_PROJECT}.iam.gserviceaccount.com",
-                "client_id": "1234567890",
-                "token_uri": f"https://{GOOGLE_HOSTS[1]}/token",
-            }
-        )
-    )
-    return {name: str(path) for name, path in paths.items()}
-
-
-class FakeGoogle(http.server.ThreadingHTTPServer):
-    """An HTTPS CONNECT proxy that answers as Google's token endpoint and FCM itself."""
-
-    daemon_threads = True
-
-    def __init__(self, port: int, pki: dict[str, str], on_message) -> None:
-        super().__init__(("127.0.0.1", port), FakeGoogleHandler)
-        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.tls.load_cert_chain(pki["leaf"], pki["leaf_key"])
-        self.on_message = on_message
-        self.counts = {"connect": 0, "token": 0, "fcm": 0, "refused": 0}
-        self.lock = threading.Lock()
-
-    def count(self, name: str) -> None:
-        with self.lock:
-            self.counts[name] += 1
-
-
-class FakeGoogleHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FakeGoogle
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_CONNECT(self):  # noqa: N802 - http.server's naming
-        host = self.path.rsplit(":", 1)[0]
-        if host not in GOOGLE_HOSTS:
-            self.server.count("refused")
-            self.send_error(403, "only Google's token endpoint and FCM here")
-            return
-        self.server.count("connect")
-        self.send_response(200, "Connection established")
-        self.end_headers()
-        tls = self.server.tls.wrap_socket(self.connection, server_side=True)
-        self.connection, self.rfile, self.wfile = tls, tls.makefile("rb"), tls.makefile("wb")
-        self.close_connection = False  # go on reading requests, now inside the tunnel
-
-    def do_POST(self):  # noqa: N802
-        received = time.monotonic()
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/token":
-            self.server.count("token")
-            self.answer(200, {"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
-        elif self.path == f"/v1/projects/{FCM_PROJECT}/messages:send":
-            if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-                self.answer(401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
-                return
-            try:
-                message = json.loads(body)["message"]
-            except (ValueError, KeyError, TypeError):
-                self.answer(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}})
-                return
-            self.server.count("fcm")
-            self.server.on_message(message.get("token", ""), message.get("data", {}), received)
-            self.answer(200, {"name": f"projects/{FCM_PROJECT}/messages/{received}"})
-        else:
-            self.answer(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
-
-    def answer(self, status: int, document: dict) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 # -- the phones of the logins (one process, a thread per login) -------------------------------
@@ -609,25 +463,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="jweb-bench-fcm-") as directory:
         pki = make_test_pki(Path(directory))
-        fake = FakeGoogle(harness.free_port(), pki, on_message=lambda *message: None)
-        threading.Thread(target=fake.serve_forever, daemon=True).start()
-        proxy = f"http://127.0.0.1:{fake.server_address[1]}"
-        env_fcm = {
-            **env,
-            "JWEB_PUSH_TRANSPORT": "fcm",
-            "JWEB_FCM_CREDENTIALS": pki["account"],
-            "JWEB_FCM_PROJECT": FCM_PROJECT,
-            "HTTPS_PROXY": proxy,
-            "https_proxy": proxy,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "REQUESTS_CA_BUNDLE": pki["ca"],
-        }
+        fake = FakeGoogle(harness.free_port(), pki).start()
+        env_fcm = {**env, **fake.server_env()}
         try:
             with harness.gunicorn(env_fcm, workers=2) as url:
                 row = run_logins(url, "fcm", per_transport, logins, args.streams, warm, fake=fake)
         finally:
-            fake.shutdown()
+            fake.stop()
         row["fcm_messages"], row["token_exchanges"] = fake.counts["fcm"], fake.counts["token"]
         table.append(row)
     table.append(proposed)
