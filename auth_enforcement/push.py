@@ -445,12 +445,21 @@ def start_waiting(request: HttpRequest, user, authenticator: Authenticator, purp
         state = {"attempt": new_attempt(), "user": user.pk, "purpose": purpose}
         request.session[PUSH_LOGIN] = state
     elif not resend:
-        return Waiting(latest)
+        return Waiting(latest, _delivery_message(latest))
     try:
         challenge, delivery = send_challenge(request, user, authenticator, state["attempt"], purpose)
     except PushRefusedError as refusal:
         return Waiting(None, str(refusal))
     return Waiting(challenge, delivery.user_message)
+
+
+def _delivery_message(challenge: PushChallenge) -> str:
+    """Say again why no notification rang: the page shown again must not lose the alert."""
+    if not challenge.transport_error:
+        return ""
+    from auth_enforcement import transport  # only when a send failed: firebase-admin is heavy
+
+    return transport.failure_message(challenge.transport_error)
 
 
 def waiting_status(request: HttpRequest) -> str:

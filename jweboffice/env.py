@@ -90,10 +90,13 @@ def env_database(name: str, default: str) -> dict[str, Any]:
 def env_cache(name: str, default: str) -> dict[str, Any]:
     """Return a CACHES entry from a URL (locmem:// or redis://host:port/db)."""
     url = _raw(name) or default
+    # A Redis that hangs must not hang a login: nothing that matters is in the cache, so a call
+    # that gets no answer within a second fails, and its caller goes on without it.
+    redis = {"socket_connect_timeout": 1, "socket_timeout": 1}
     backends: dict[str, Callable[[str], dict[str, Any]]] = {
         "locmem": lambda u: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "redis": lambda u: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": u},
-        "rediss": lambda u: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": u},
+        "redis": lambda u: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": u, "OPTIONS": redis},
+        "rediss": lambda u: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": u, "OPTIONS": redis},
     }
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in backends:

@@ -401,15 +401,19 @@ def test_question_names_the_browser_from_known_words_only(client, fx_user, fx_pu
     assert "call" not in question and "? / ?" in question
 
 
-def test_a_failed_notification_fails_closed_and_the_phone_can_still_poll(
-    client, keys, settings, tmp_path, fx_user, push_factory
-):
-    # FCM configured, but its credentials cannot be used: the login page says so, the
-    # challenge stays fetchable by polling, and approving it still completes the login.
+@pytest.fixture
+def fcm_unusable(settings, tmp_path, fx_user, push_factory) -> Registration:
+    """FCM configured, but its credentials cannot be used; the user's phone has an FCM token."""
     settings.JWEB_PUSH_TRANSPORT = "fcm"
     settings.JWEB_FCM_CREDENTIALS = str(tmp_path / "missing-service-account.json")
     settings.JWEB_FCM_PROJECT = "jweb-test"
-    registration = push_factory(fx_user, push_token="fcm-token-1")
+    return push_factory(fx_user, push_token="fcm-token-1")
+
+
+def test_a_failed_notification_fails_closed_and_the_phone_can_still_poll(client, keys, fx_user, fcm_unusable):
+    # The login page says so, the challenge stays fetchable by polling, and approving it
+    # still completes the login.
+    registration = fcm_unusable
     page = log_in(client, "fx", "taro01").content.decode()
     assert "could not be sent to your phone" in page
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.PUSH_NOT_DELIVERED, subject=fx_user).exists()
@@ -418,6 +422,28 @@ def test_a_failed_notification_fails_closed_and_the_phone_can_still_poll(
     assert item["nonce"] == challenge.nonce
     answer(client, keys, challenge, presence=challenge.number)
     assert submit_code(client, "fx", "")["Location"] == "/home/"
+
+
+def test_the_page_shown_again_still_says_the_notification_was_not_sent(client, fx_user, fcm_unusable):
+    # Else the user, told nothing, waits for a notification that will never ring.
+    log_in(client, "fx", "taro01")
+    page = submit_code(client, "fx", "").content.decode()  # "I have approved it", too early
+    assert "has not been approved on your smartphone yet" in page
+    assert "could not be sent to your phone" in page
+    assert PushChallenge.objects.count() == 1  # shown again, not sent again
+
+
+def test_a_reloaded_waiting_page_still_says_the_notification_was_not_sent(client, keys, fx_user, fcm_unusable):
+    log_in(client, "fx", "taro01")
+    login = challenge_of(fx_user)
+    answer(client, keys, login, presence=login.number)
+    submit_code(client, "fx", "")
+    client.get("/enroll/switch/")  # switching methods: approve on the phone first
+
+    page = client.get("/enroll/switch/").content.decode()
+
+    assert "could not be sent to your phone" in page
+    assert PushChallenge.objects.filter(purpose=PushChallenge.Purpose.REAUTH).count() == 1
 
 
 def test_a_second_wrong_number_closes_the_request(client, keys, fx_user, fx_push):

@@ -2,9 +2,10 @@
 
 A real gunicorn on PostgreSQL sends through firebase-admin's and google-auth's own code to a fake
 Google (bench/fake_google.py) reached through an HTTPS CONNECT proxy: only the network is fake.
-For each fault one push login runs from the password to the home page, the reference phone
-client (bench/push_seed.BenchPhone) polling as the store app does; the tests below each check
-one property of what that login saw.
+For each fault two push logins run from the password to the home page, the reference phone
+client (bench/push_seed.BenchPhone) polling as the store app does: the first finds FCM failing,
+the second comes during the outage, when the circuit breaker (auth_enforcement/transport.py)
+lets it skip FCM. The tests below each check one property of what a login saw.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ POLL_INTERVAL = 0.5  # static/js/push-wait.js's POLL_MS
 # at once, after a 503 (FCM surely did not take the message); none after a read timeout (it may
 # have: a second notification for one login); none at all without an access token.
 SENDS_PER_LOGIN = {FakeGoogle.UNAVAILABLE: 2, FakeGoogle.HANG: 1, FakeGoogle.REFUSE_TOKEN: 0}
+# The password step of a login during the outage: the hash and the challenge's RSA-4096
+# signature; nothing waits for Google.
+WITHOUT_FCM = 1.0
 # What the audit trail says, per fault (transport._fcm_reason / _oauth_reason).
 REASONS = {
     FakeGoogle.UNAVAILABLE: "FCM UnavailableError (HTTP 503)",
@@ -54,8 +58,8 @@ NOT_SENT = (
 @pytest.fixture(scope="module")
 def database():
     env = harness.prepare(DATABASE)
-    # One push user per fault, each with an FCM registration token: the portal tries FCM for them.
-    harness.run_in_django(env, "bench.push_seed", str(len(FAULTS)), "0", str(push_seed.KEYS), TOKEN_PREFIX)
+    # Two push users per fault, each with an FCM registration token: the portal tries FCM for them.
+    harness.run_in_django(env, "bench.push_seed", str(2 * len(FAULTS)), "0", str(push_seed.KEYS), TOKEN_PREFIX)
     return env
 
 
@@ -71,10 +75,10 @@ def sql(query: str, *params):
         return cursor.fetchall()
 
 
-def sent(fake: FakeGoogle) -> dict[str, int]:
-    """What reached Google so far: token exchanges and messages:send requests."""
-    counts = fake.snapshot()
-    return {"token": counts["token"], "send": counts["send"]}
+def sent(fake: FakeGoogle, since: dict[str, int] | None = None) -> dict[str, int]:
+    """What reached Google (since a former count): token exchanges and messages:send requests."""
+    counts, since = fake.snapshot(), since or {}
+    return {name: counts[name] - since.get(name, 0) for name in ("token", "send")}
 
 
 @dataclass
@@ -93,58 +97,81 @@ class FailedLogin:
     outcome: str
 
 
+def push_login(url: str, fake: FakeGoogle, fault: str, n: int) -> FailedLogin:
+    """Log user n in with push while Google fails, from the password to the home page."""
+    before = sent(fake)
+    browser = Browser(url)
+    started = time.monotonic()
+    number, page = push_password_step(browser, "fx", seed.login_id(n), seed.PASSWORD)
+    password_step_seconds = time.monotonic() - started
+    sent_by_password_step = sent(fake, before)
+
+    # The waiting page asks for the status twice a second, and "I have approved it"
+    # pressed too early shows the page again: neither may send another push.
+    statuses = []
+    for _ in range(3):
+        time.sleep(POLL_INTERVAL)
+        statuses.append(json.loads(browser.expect("GET", push_seed.STATUS_URL, 200)[1])["status"])
+    browser.expect("POST", "/fx/login/", 200, login_form_fields(page))
+    sent_while_waiting = sent(fake, before)
+
+    # The phone got no notification: the user opens the app, which polls and finds the request.
+    app_key, server_key = push_seed.keys()
+    phone = push_seed.BenchPhone(url, n, app_key, push_seed.server_public_key_body(server_key))
+    phone.session.trust_env = False  # straight to the portal, never through a proxy
+    challenges = phone.poll().challenges
+    outcome = f"the phone found {len(challenges)} requests"
+    if len(challenges) == 1:
+        phone.accept(challenges[0], number)
+        try:
+            finish_push_login(browser, "fx", page)  # what push-wait.js does on "approved"
+            outcome = "home"
+        except UnexpectedAnswerError as error:
+            outcome = str(error)
+    browser.close()
+    return FailedLogin(
+        fault=fault,
+        login_id=seed.login_id(n),
+        password_step_seconds=password_step_seconds,
+        alerts=re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', page.decode(), re.S),
+        sent_by_password_step=sent_by_password_step,
+        sent_while_waiting=sent_while_waiting,
+        sent_by_whole_login=sent(fake, before),
+        statuses_while_waiting=statuses,
+        challenges_on_phone=len(challenges),
+        outcome=outcome,
+    )
+
+
 @pytest.fixture(scope="module", params=FAULTS)
-def failed_login(request, database, pki) -> FailedLogin:
+def outage(request, database, pki) -> tuple[FailedLogin, FailedLogin]:
+    """The login that finds Google failing, then one that comes during the outage."""
     fault, n = request.param, FAULTS.index(request.param)
     fake = FakeGoogle(harness.free_port(), pki, fault=fault)
     fake.hang_seconds = TIMEOUT + 30  # longer than the send's timeout: only the client can end it
     fake.start()
     try:
-        # One worker: its first push makes the Firebase app and fetches the access token.
-        with harness.gunicorn({**database, **fake.server_env()}, workers=1) as url:
-            browser = Browser(url)
-            started = time.monotonic()
-            number, page = push_password_step(browser, "fx", seed.login_id(n), seed.PASSWORD)
-            password_step_seconds = time.monotonic() - started
-            sent_by_password_step = sent(fake)
-
-            # The waiting page asks for the status twice a second, and "I have approved it"
-            # pressed too early shows the page again: neither may send another push.
-            statuses = []
-            for _ in range(3):
-                time.sleep(POLL_INTERVAL)
-                statuses.append(json.loads(browser.expect("GET", push_seed.STATUS_URL, 200)[1])["status"])
-            browser.expect("POST", "/fx/login/", 200, login_form_fields(page))
-            sent_while_waiting = sent(fake)
-
-            # The phone got no notification: the user opens the app, which polls and finds the request.
-            app_key, server_key = push_seed.keys()
-            phone = push_seed.BenchPhone(url, n, app_key, push_seed.server_public_key_body(server_key))
-            phone.session.trust_env = False  # straight to the portal, never through a proxy
-            challenges = phone.poll().challenges
-            outcome = f"the phone found {len(challenges)} requests"
-            if len(challenges) == 1:
-                phone.accept(challenges[0], number)
-                try:
-                    finish_push_login(browser, "fx", page)  # what push-wait.js does on "approved"
-                    outcome = "home"
-                except UnexpectedAnswerError as error:
-                    outcome = str(error)
-            browser.close()
-            return FailedLogin(
-                fault=fault,
-                login_id=seed.login_id(n),
-                password_step_seconds=password_step_seconds,
-                alerts=re.findall(r'<div class="form-errors" role="alert">(.*?)</div>', page.decode(), re.S),
-                sent_by_password_step=sent_by_password_step,
-                sent_while_waiting=sent_while_waiting,
-                sent_by_whole_login=sent(fake),
-                statuses_while_waiting=statuses,
-                challenges_on_phone=len(challenges),
-                outcome=outcome,
-            )
+        # One worker: its first push makes the Firebase app and fetches the access token. The
+        # circuit breaker's state is in its local-memory cache, whatever CACHE_URL this process
+        # has: each fault starts with a closed circuit, on a server of its own.
+        env = {**database, **fake.server_env(), "CACHE_URL": "locmem://"}
+        with harness.gunicorn(env, workers=1) as url:
+            first = push_login(url, fake, fault, n)
+            # Well within the 30-second cool-off (300 s after the 503's Retry-After).
+            during = push_login(url, fake, fault, n + len(FAULTS))
+            return first, during
     finally:
         fake.stop()
+
+
+@pytest.fixture(scope="module")
+def failed_login(outage) -> FailedLogin:
+    return outage[0]
+
+
+@pytest.fixture(scope="module")
+def login_during_the_outage(outage) -> FailedLogin:
+    return outage[1]
 
 
 def test_the_waiting_page_tells_the_user_the_notification_was_not_sent(failed_login):
@@ -176,10 +203,37 @@ def test_the_password_step_waits_for_fcm_no_longer_than_the_send_timeout(failed_
         assert failed_login.password_step_seconds >= TIMEOUT  # the send did hang until the timeout
 
 
+NOT_DELIVERED = """
+    SELECT event.details->>'error' FROM auth_enforcement_authevent event
+    JOIN contracts_user subject ON subject.id = event.subject_id
+    WHERE event.kind = 'push_not_delivered' AND subject.login_id = %s
+"""
+
+
 def test_an_undelivered_push_is_audited_once_with_the_reason(failed_login):
-    query = """
-        SELECT event.details->>'error' FROM auth_enforcement_authevent event
-        JOIN contracts_user subject ON subject.id = event.subject_id
-        WHERE event.kind = 'push_not_delivered' AND subject.login_id = %s
-    """
-    assert sql(query, failed_login.login_id) == [(REASONS[failed_login.fault],)]
+    assert sql(NOT_DELIVERED, failed_login.login_id) == [(REASONS[failed_login.fault],)]
+
+
+# -- a login during the outage: the circuit breaker is open ---------------------------------
+
+
+def test_a_login_during_the_outage_does_not_wait_for_google(login_during_the_outage):
+    # No token exchange, no send: the worker is not held for FCM's timeout login after login.
+    assert login_during_the_outage.sent_by_whole_login == {"token": 0, "send": 0}
+    assert login_during_the_outage.password_step_seconds < WITHOUT_FCM
+
+
+def test_a_login_during_the_outage_looks_like_one_whose_send_failed(login_during_the_outage):
+    assert login_during_the_outage.alerts == [NOT_SENT]
+    assert login_during_the_outage.statuses_while_waiting == ["pending"] * 3
+    assert login_during_the_outage.challenges_on_phone == 1
+    assert login_during_the_outage.outcome == "home"
+
+
+def test_a_login_during_the_outage_is_audited_as_not_tried(login_during_the_outage):
+    ((reason,),) = sql(NOT_DELIVERED, login_during_the_outage.login_id)
+    assert re.fullmatch(
+        rf"FCM not tried: unavailable since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC "
+        rf"\({re.escape(REASONS[login_during_the_outage.fault])}\)",
+        reason,
+    )

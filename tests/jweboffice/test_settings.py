@@ -1,9 +1,14 @@
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import redis
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
 from jweboffice.env import env_bool, env_cache, env_database, env_datetime, env_int
@@ -111,10 +116,24 @@ def test_database_url_for_postgres_and_sqlite(monkeypatch):
 
 def test_cache_url_for_redis(monkeypatch):
     monkeypatch.setenv("CACHE", "redis://127.0.0.1:6379/1")
-    assert env_cache("CACHE", "locmem://") == {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:6379/1",
-    }
+    entry = env_cache("CACHE", "locmem://")
+    assert entry["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert entry["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
+def test_a_redis_that_never_answers_fails_a_cache_call_within_seconds(monkeypatch):
+    # A server that accepts the connection and then says nothing, as a hung Redis does.
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()), daemon=True).start()
+    monkeypatch.setenv("CACHE", f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    entry = env_cache("CACHE", "locmem://")
+    cache = RedisCache(entry["LOCATION"], {"OPTIONS": entry["OPTIONS"]})
+    began = time.monotonic()
+    with pytest.raises(redis.exceptions.TimeoutError):
+        cache.get("jweb:fcm:breaker")
+    assert time.monotonic() - began < 3
+    silent.close()
 
 
 def test_argon2_with_one_pass_needs_46_mib(monkeypatch):
