@@ -96,6 +96,17 @@ class EntranceLoginView(LoginView):
         context["push"] = getattr(self, "push_waiting", None)
         return context
 
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if request.session.session_key is None and list(request.session.keys()) == [self.storage.prefix]:
+            # A visitor who only looks at the form leaves no session row behind (a crawler or a
+            # flood of page views cannot fill the session table), and a login costs one write
+            # less: the first step stores nothing that its POST does not start afresh.
+            response.render()
+            del request.session[self.storage.prefix]
+            request.session.modified = False
+        return response
+
     def post(self, *args, **kwargs):
         # "Send again" on the push step: a new challenge (rate-limited), same login attempt.
         if self.request.POST.get("push_resend") and self.steps.current == self.TOKEN_STEP and not self.expired:

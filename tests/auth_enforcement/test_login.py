@@ -131,8 +131,9 @@ def test_empty_form_asks_for_both_fields(client, db):
 
 
 def test_session_key_rotates_at_login(client, fx_user):
-    client.get("/fx/login/")
+    log_in(client, "fx", "taro01", "wrong password")  # a failed attempt leaves a session
     before = client.session.session_key
+    assert before is not None
     log_in(client, "fx", "taro01")
     assert client.session.session_key != before
     assert not Session.objects.filter(session_key=before).exists()

@@ -34,10 +34,22 @@ def test_the_second_factor_step_reads_the_session_once_and_writes_it_once(client
     assert session_statements(queries) == ["SELECT", "UPDATE"]
 
 
-def test_the_login_page_creates_the_session_with_one_insert(client, db):
+def test_looking_at_the_login_page_leaves_no_session(client, db):
     with CaptureQueriesContext(connection) as queries:
-        client.get("/fx/login/")
+        response = client.get("/fx/login/")
+    assert 'name="auth-username"' in response.content.decode()
+    assert session_statements(queries) == []
+    assert "jweb_session" not in response.cookies
+    assert not Session.objects.exists()
+
+
+def test_a_login_without_a_prior_session_creates_one_row_at_the_password(client, frozen, fx_user, fx_totp):
+    client.get("/fx/login/")
+    with CaptureQueriesContext(connection) as queries:
+        log_in(client, "fx", "taro01")
     assert session_statements(queries) == ["INSERT"]
+    assert submit_code(client, "fx", totp_code(fx_totp.authenticator))["Location"] == "/home/"
+    assert Session.objects.count() == 1
 
 
 def test_a_new_key_that_collides_is_drawn_again_and_the_other_session_is_untouched(monkeypatch):
