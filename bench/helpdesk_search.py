@@ -9,9 +9,10 @@ domestic contract each, about ten users per customer, 80 % of them with an activ
 credential and its registration. One help-desk member logs in at the bank entrance and
 searches, one request after the other, by exact login ID, contract number and serial, and by
 part of a company name or kana (in katakana and in hiragana), and pages 1 and 5 of broad
-words; a search that finds nobody is the baseline (session, second factor, template). Target:
-p95 ≤ 20 ms for every kind. The X-Queries header counts each request's queries. A kind over
-the target prints the `--explain` command that shows the plans of its slowest search.
+words, one query of each kind in turn; a search that finds nobody is the baseline (session,
+second factor, template). Target: p95 ≤ 20 ms for every kind. The X-Queries header counts
+each request's queries. A kind over the target prints the `--explain` command that shows the
+plans of its slowest search.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bench.client import Browser
 DATABASE = "jweb_bench_search"
 TARGET_P95_MS = 20.0
 USERS_FULL, USERS_QUICK = 1_000_000, 20_000
-SAMPLES_FULL, SAMPLES_QUICK = 200, 30
+SAMPLES_FULL, SAMPLES_QUICK = 400, 30
 STAFF_LOGIN_ID = "desk-bench"
 STAFF_PASSWORD = "bench-password-2019"
 STAFF_SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # benchmark data only
@@ -241,6 +242,10 @@ def generate(users: int) -> float:
     with connection.cursor() as cursor:
         # What autovacuum would have done by the time the bank has a million users.
         cursor.execute(f"VACUUM ANALYZE {', '.join(TABLES)}")
+        # Once more: a VACUUM right after the commit may find an older snapshot still open in the
+        # database (autovacuum at work on the catalogue since the migration) and leave the pages
+        # not all-visible, which takes index-only scans away from the plans (contracts_customer).
+        cursor.execute(f"VACUUM {', '.join(TABLES)}")
     connection.close()
     return time.perf_counter() - started
 
@@ -368,31 +373,38 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
     for _ in range(4):  # warm both workers (the queue page, a search that finds nobody)
         browser.request("GET", "/helpdesk/")
         search(browser, "warm-up", 1)
-    table, slowest, by_length = [], {}, {}
-    for kind, cases in queries.items():
-        latencies, counts, problems = [], [], 0
-        worst = (0.0, "", 1)
-        for query, expected, page in cases:
+    latencies = {kind: [] for kind in queries}
+    counts = {kind: [] for kind in queries}
+    problems = dict.fromkeys(queries, 0)
+    slowest = dict.fromkeys(queries, (0.0, "", 1))
+    by_length: dict[int, list[float]] = {}
+    # Kind after kind in turns, one query each: on a shared machine the load drifts, and a drift
+    # then weighs on every kind alike instead of on whichever kind ran during it.
+    for turn in range(max(len(cases) for cases in queries.values())):
+        for kind, cases in queries.items():
+            if turn >= len(cases):
+                continue
+            query, expected, page = cases[turn]
             elapsed, status, count, body = search(browser, query, page)
-            latencies.append(elapsed)
-            counts.append(count)
+            latencies[kind].append(elapsed)
+            counts[kind].append(count)
             found = 'class="no-results"' not in body and ("<tbody>" in body)
             if kind == "nobody (baseline)":
                 found = not found
             if status != 200 or not found or (expected and html.escape(expected) not in body):
-                problems += 1
-            worst = max(worst, (elapsed, query, page))
+                problems[kind] += 1
+            slowest[kind] = max(slowest[kind], (elapsed, query, page))
             if kind in PARTIAL_KINDS:
                 by_length.setdefault(len(query), []).append(elapsed)
-        slowest[kind] = worst
-        table.append(
-            {
-                "kind": kind,
-                **harness.percentiles(latencies),
-                "queries": f"{min(counts)}–{max(counts)}",
-                "wrong": problems,
-            }
-        )
+    table = [
+        {
+            "kind": kind,
+            **harness.percentiles(latencies[kind]),
+            "queries": f"{min(counts[kind])}–{max(counts[kind])}",
+            "wrong": problems[kind],
+        }
+        for kind in queries
+    ]
     browser.close()
     return table, slowest, by_length
 

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 
 from auth_enforcement import flows as factor_flows
 from auth_enforcement.forms import ReasonForm
+from auth_enforcement.models import Authenticator
+from jweboffice.contracts.models import Edition, User
 from jweboffice.helpdesk import flows
 from jweboffice.helpdesk.forms import ResetForm, SearchForm
 
@@ -40,12 +42,23 @@ def staff_only(permission: str):
 def lookup(request: HttpRequest) -> HttpResponse:
     """Search by one box; with nothing typed, show the queue of cases that need a person."""
     form = SearchForm(request.GET or None)
-    result = queue = None
+    context = {"form": form, "result": None, "queue": None}
     if form.is_valid() and form.cleaned_data["q"]:
-        result = flows.search(form.cleaned_data["q"], form.cleaned_data["page"] or 1)
+        result = context["result"] = flows.search(form.cleaned_data["q"], form.cleaned_data["page"] or 1)
+        context["exact_rows"], context["partial_rows"] = _rows(result.exact), _rows(result.partial)
     elif not form.errors:
-        queue = flows.queue()
-    return render(request, "helpdesk/lookup.html", {"form": form, "result": result, "queue": queue})
+        context["queue"] = flows.queue()
+    return render(request, "helpdesk/lookup.html", context)
+
+
+def _rows(found: list[flows.FoundUser]) -> list[tuple]:
+    """Return each found user with the labels of their edition, role and method."""
+    # Translated once per page rather than once per cell (get_FOO_display rebuilds the field's
+    # choices at every call: a millisecond for the 60 cells of a page of 20).
+    editions = {value: str(label) for value, label in Edition.choices}
+    roles = {value: str(label) for value, label in User.Role.choices}
+    methods = {value: str(label) for value, label in Authenticator.Kind.choices}
+    return [(row, editions.get(row.edition), roles.get(row.role), methods.get(row.method)) for row in found]
 
 
 def _customer_user(pk: int):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from jweboffice.contracts.models import Contract, Customer, Edition
 from jweboffice.helpdesk import flows
+from tests.conftest import add_users
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="trigram indexes are PostgreSQL's")
 
@@ -17,15 +20,88 @@ def no_seq_scan(db):
         cursor.execute("SET LOCAL enable_seqscan = off")
 
 
-@pytest.mark.parametrize("words", ["陽商", "abc", "しようじ"])
+def plans(function, *args, reading: str = "") -> list[str]:
+    """Return the plan of every statement the call runs (those whose SQL contains `reading`)."""
+    with CaptureQueriesContext(connection) as statements:
+        function(*args)
+    with connection.cursor() as cursor:
+        found = []
+        for statement in statements.captured_queries:
+            if reading in statement["sql"]:
+                cursor.execute(f"EXPLAIN {statement['sql']}")
+                found.append("\n".join(line for (line,) in cursor.fetchall()))
+        return found
+
+
+@pytest.mark.parametrize("words", ["陽商事", "abc", "しようじ"])
 def test_company_name_and_kana_parts_use_the_trigram_indexes(no_seq_scan, words):
     plan = flows.matching_customers(words).explain()
     assert "customer_name_trgm" in plan and "customer_kana_trgm" in plan, plan
 
 
+@pytest.mark.parametrize("words", ["陽商", "ab", "しよ"])
+def test_two_character_parts_use_the_bigram_indexes(no_seq_scan, words):
+    plan = flows.matching_customers(words).explain()
+    assert "customer_name_bigrams" in plan and "customer_kana_bigrams" in plan, plan
+
+
+def test_two_character_parts_find_what_a_scan_finds(customer, db):
+    Customer.objects.create(name="ABC東京商事株式会社", kana="エービーシートウキヨウシヨウジ(カ", cif_number="7654321")
+    for words in ["東京", "bc", "ウキ", "うき", "商事", "陽商", "(カ", "%"]:
+        scanned = Customer.objects.filter(name__icontains=words) | Customer.objects.filter(
+            kana__contains=flows.to_katakana(words)
+        )
+        assert set(flows.matching_customers(words)) == set(scanned), words
+
+
+def test_the_walk_reads_the_kana_order_through_an_index_and_stops(no_seq_scan):
+    (plan,) = plans(flows._walk_kana_order, "株式会社", 1000, 21)
+    # The bound sits under the filter: however rare the word, at most 1,000 customers are read.
+    walked = plan[plan.index("Subquery Scan on walked") :]
+    assert "Filter:" in walked and "Limit" in walked.split("Filter:")[1], plan
+    assert "Index Only Scan using customer_kana_order" in plan or "Index Scan using customer_kana_" in plan, plan
+    assert "Bitmap" not in plan and "Sort" not in plan.split("Subquery Scan")[1], plan
+
+
+@pytest.mark.parametrize(("words", "indexes"), [("東京商", "_trgm"), ("東京", "_bigrams")])
+def test_the_matches_of_a_rare_word_come_from_the_trigram_or_bigram_indexes(no_seq_scan, words, indexes):
+    with connection.cursor() as cursor:  # nor a walk of the whole kana order, cheapest in an empty table
+        cursor.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off")
+    (plan,) = plans(flows._sort_matches, words, 21)
+    assert f"customer_name{indexes}" in plan and f"customer_kana{indexes}" in plan, plan
+    assert "customer_kana_order" not in plan and "customer_kana_idx" not in plan, plan
+
+
+@pytest.fixture
+def many_customers(db) -> None:
+    for number in range(30):
+        customer = Customer.objects.create(name=f"株式会社{number}", kana=f"カ){number}", cif_number=f"{number:07d}")
+        contract = Contract.objects.create(customer=customer, edition=Edition.FX, contract_number=f"F-{number:07d}")
+        add_users(contract, 2, start=number * 10)
+
+
+@pytest.mark.parametrize("page", [1, 2])
+def test_a_page_reads_its_customers_users_through_indexes(many_customers, no_seq_scan, page):
+    # Only the users of the page's customers, each row found by index: never a join of every
+    # matching user (at 1,000,000 users a planner's hash join of every user of 2,000 customers
+    # took 2 s). With a handful of rows the planner rightly hashes: forbid it, as the scans.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off"
+        )
+    users = plans(flows.search, "株式会社", page, reading='"contracts_contract"."customer_id" IN')
+    assert len(users) == (1 if page == 1 else 2), users  # beyond page 1, their numbers first
+    for plan in users:
+        assert "Index Cond: (customer_id = ANY" in plan, plan
+        assert "Index Cond: (contract_id = contracts_contract.id)" in plan, plan
+        assert "Seq Scan" not in plan, plan
+    # The page's users' credentials, one index lookup per user.
+    assert "Index Cond: (user_id = contracts_user.id)" in users[-1], users[-1]
+
+
 def test_exact_searches_use_btree_indexes(no_seq_scan):
     from auth_enforcement.models import Authenticator
-    from jweboffice.contracts.models import Contract, User
+    from jweboffice.contracts.models import User
 
     plans = [
         User.objects.filter(login_id="taro01").explain(),

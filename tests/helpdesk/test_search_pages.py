@@ -1,0 +1,135 @@
+"""Company name and kana pages: customers first, then their users, the same pages whichever way they are found."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Q
+
+from jweboffice.contracts.models import Contract, Customer, Edition, User
+from jweboffice.helpdesk import flows
+from tests.conftest import add_users
+
+# (name, kana, users): kana order is the order of the results. 「株式会社」 is in every name,
+# 「商事」 in one in three, 「東京」 at the end of the kana order (トウキヨウ...); some customers
+# have no user, four of them first in kana order, and user "abc" of ABC商事 is also an exact match.
+COMPANIES = [
+    *((f"アイ空{n}株式会社", f"アイカラ{n}(カ", 0) for n in range(4)),
+    *((f"アイ空{n}株式会社", f"アイカラ{n}(カ", 2) for n in range(4, 6)),
+    *((f"アオバ{n:02d}{'商事' if n % 3 == 0 else '物産'}株式会社", f"アオバ{n:02d}(カ", n % 4) for n in range(24)),
+    ("ABC商事株式会社", "エービーシーシヨウジ(カ", 5),
+    *((f"株式会社東京{n:02d}", f"トウキヨウ{n:02d}(カ", (n + 1) % 3) for n in range(12)),
+]
+
+
+@pytest.fixture
+def companies(db) -> list[Customer]:
+    customers = []
+    for number, (name, kana, users) in enumerate(COMPANIES):
+        customer = Customer.objects.create(name=name, kana=kana, cif_number=f"{number:07d}")
+        contract = Contract.objects.create(customer=customer, edition=Edition.FX, contract_number=f"F-{number:07d}")
+        add_users(contract, users, start=number * 10)
+        customers.append(customer)
+    abc = User.objects.filter(contract__customer__name="ABC商事株式会社").order_by("pk").first()
+    User.objects.filter(pk=abc.pk).update(login_id="abc", account_key="fx:abc")
+    return customers
+
+
+def one_ordered_query(words: str, page: int, exact_ids: set[int]) -> tuple[list[int], bool]:
+    """The page as the single ordered query over every matching customer's users (the search before)."""
+    offset = (page - 1) * flows.PER_PAGE
+    matching = Customer.objects.filter(Q(name__icontains=words) | Q(kana__contains=flows.to_katakana(words)))
+    users = list(
+        User.objects.filter(contract__customer__in=matching)
+        .exclude(pk__in=exact_ids)
+        .order_by("contract__customer__kana", "contract__customer_id", "account_key")
+        .values_list("pk", flat=True)[offset : offset + flows.PER_PAGE + 1]
+    )
+    return users[: flows.PER_PAGE], len(users) > flows.PER_PAGE
+
+
+@pytest.fixture
+def ways(monkeypatch) -> list[str]:
+    """Record how each search found its customers: walk (bounded or not), or sort."""
+    taken = []
+    walk, sort = flows._walk_kana_order, flows._sort_matches
+
+    def walk_kana_order(query, rows, count):
+        taken.append("walk on" if rows == flows.WHOLE_ORDER else "walk")
+        return walk(query, rows, count)
+
+    def sort_matches(query, count):
+        taken.append("sort")
+        return sort(query, count)
+
+    monkeypatch.setattr(flows, "_walk_kana_order", walk_kana_order)
+    monkeypatch.setattr(flows, "_sort_matches", sort_matches)
+    monkeypatch.setattr(flows, "PER_PAGE", 3)  # many pages out of few users
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("words", "walk_rows", "sort_limit", "way"),
+    [
+        ("株式会社", 1000, 3000, ["walk"]),  # dense: found among the first customers in kana order
+        ("とうきよう", 0, 3000, ["walk", "sort"]),  # at the end of the kana order: through the indexes
+        ("東京", 0, 3000, ["walk", "sort"]),  # two characters: the bigram indexes on PostgreSQL
+        ("東京", 0, 5, ["walk", "sort", "walk on"]),  # too many to sort: walk the kana order on
+        ("商事", 0, 3000, ["walk", "sort"]),
+        ("abc", 1000, 3000, ["sort"]),  # Latin letters: through the indexes; user abc (exact) not repeated
+    ],
+)
+def test_pages_are_those_of_one_ordered_query(companies, ways, monkeypatch, words, walk_rows, sort_limit, way):
+    monkeypatch.setattr(flows, "WALK_ROWS", walk_rows)
+    monkeypatch.setattr(flows, "WALK_RATIO", 1)
+    monkeypatch.setattr(flows, "SORT_LIMIT", sort_limit)
+    page, pages = 1, []
+    while True:
+        ways.clear()
+        result = flows.search(words, page)
+        exact_ids = {user.pk for user in result.exact}
+        assert ([user.pk for user in result.partial], result.has_next) == one_ordered_query(words, page, exact_ids)
+        assert ways[: len(way)] == way, (page, ways)
+        pages.append(result.partial)
+        if not result.has_next:
+            break
+        page += 1
+    assert len(pages) > 1 and pages[-1]
+    assert flows.search(words, page + 1).partial == []
+
+
+def test_customers_without_users_are_passed_over(companies, ways):
+    # The four customers asked for first have no user: the search asks for more.
+    result = flows.search("アイ空", 1)
+    assert ([user.pk for user in result.partial], result.has_next) == one_ordered_query("アイ空", 1, set())
+    assert len(result.partial) == 3 and result.has_next
+    assert ways.count("walk") == 2
+
+
+@pytest.mark.parametrize("words", ["株式会社", "アイ空"])
+def test_far_pages_are_read_in_one_query_and_are_the_same(companies, ways, monkeypatch, words):
+    monkeypatch.setattr(flows, "MAX_PAGE_CUSTOMERS", 12)
+    for page in range(1, 8):
+        ways.clear()
+        result = flows.search(words, page)
+        assert ([user.pk for user in result.partial], result.has_next) == one_ordered_query(words, page, set())
+        # From page 4 on, a page needs 13 customers or more: the customers step is skipped.
+        assert bool(ways) == (page <= 3), (page, ways)
+
+
+def test_a_page_beyond_the_last_is_empty(companies):
+    result = flows.search("株式会社", 500)
+    assert result.partial == [] and not result.has_next
+
+
+def test_found_users_carry_what_the_table_shows(companies, fx_user, fx_totp):
+    (found,) = flows.search("taro01").exact
+    assert (found.pk, found.login_id, found.edition, found.role, found.contract_number) == (
+        fx_user.pk,
+        "taro01",
+        Edition.FX,
+        User.Role.MANAGER,
+        "F-0012345-01",
+    )
+    assert (found.company, found.kana) == ("常陽商事株式会社", "ジヨウヨウシヨウジ(カ")
+    assert (found.method, found.serial, found.locked_at) == ("totp", fx_totp.authenticator.serial, None)
+    assert flows.search("taro01").partial == []
