@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission
 from django.http import HttpRequest
 
 from jweboffice.contracts.models import ENTRANCES, account_key
@@ -48,3 +49,25 @@ class EntranceBackend(ModelBackend):
         except User.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None
+
+    def get_all_permissions(self, user_obj, obj=None) -> set[str]:
+        """The user's own permissions and their groups', in one query instead of Django's two.
+
+        Every staff page asks (the help desk's decorator, the admin's menus): one round trip
+        per page saved.
+        """
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if not hasattr(user_obj, "_perm_cache"):
+            fields = ("content_type__app_label", "codename")
+            if user_obj.is_superuser:
+                perms = Permission.objects.order_by().values_list(*fields)
+            else:
+                perms = (
+                    Permission.objects.filter(user=user_obj)
+                    .order_by()
+                    .values_list(*fields)
+                    .union(Permission.objects.filter(group__user=user_obj).order_by().values_list(*fields))
+                )
+            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in perms}
+        return user_obj._perm_cache
