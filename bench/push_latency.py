@@ -10,8 +10,8 @@ the browser has the home page (200). Target p95 ≤ 1 s. Twice: JWEB_PUSH_TRANSP
 through firebase-admin's own code against a fake Google (bench/fake_google.py) behind a local
 HTTPS CONNECT proxy with a test CA (/work/shared/reference/firebase-admin.md, "Full stack"); there
 the phone takes the challenge from the FCM message, as the app does on a notification. A third
-run (poll) has the benchmark's browser poll the status every 250 ms instead of 1 s: what the
-change proposed for push-wait.js would give; the page itself is not changed.
+run (poll) has the benchmark's browser poll the status every 250 ms instead of the page's 500 ms
+(push-wait.js's POLL_MS): what a shorter period would still give; the page itself is not changed.
 
 Polling: N phones poll the device API once a second, each poll signed (the server checks the
 timestamp ±60 s), spread over several processes; served polls per second, latency, and the CPU
