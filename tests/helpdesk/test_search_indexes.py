@@ -55,6 +55,8 @@ def test_two_character_parts_find_what_a_scan_finds(customer, db):
 
 
 def test_the_walk_reads_the_kana_order_through_an_index_and_stops(no_seq_scan):
+    with connection.cursor() as cursor:  # a few rows sort cheaply: ask whether the walk *can* go unsorted
+        cursor.execute("SET LOCAL enable_sort = off")
     (plan,) = plans(flows._walk_kana_order, "株式会社", 1000, 21)
     # The bound sits under the filter: however rare the word, at most 1,000 customers are read.
     walked = plan[plan.index("Subquery Scan on walked") :]
@@ -92,7 +94,8 @@ def test_a_page_reads_its_customers_users_through_indexes(many_customers, no_seq
     users = plans(flows.search, "株式会社", page, reading='"contracts_contract"."customer_id" IN')
     assert len(users) == (1 if page == 1 else 2), users  # beyond page 1, their numbers first
     for plan in users:
-        assert "Index Cond: (customer_id = ANY" in plan, plan
+        conditions = [line for line in plan.splitlines() if "Index Cond:" in line]
+        assert any("customer_id = ANY" in line for line in conditions), plan
         assert "Index Cond: (contract_id = contracts_contract.id)" in plan, plan
         assert "Seq Scan" not in plan, plan
     # The page's users' credentials, one index lookup per user.
