@@ -81,9 +81,9 @@ def run_logins(url: str, concurrency: int, first: int, seconds: float) -> tuple[
     and the load generator: unlike throughput, CPU per login hardly moves when the machine is
     shared, so it tells where the time goes.
     """
+    master, _ = push_seed.gunicorn_workers(url)
     server = push_seed.CpuMeter(lambda: push_seed.gunicorn_processes(master))
     database = push_seed.CpuMeter(lambda: push_seed.database_backends(DATABASE))
-    master, _ = push_seed.gunicorn_workers(url)
     server.start()
     database.start()
     queue = multiprocessing.Queue()
