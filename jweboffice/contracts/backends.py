@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
 from django.http import HttpRequest
 
 from jweboffice.contracts.models import ENTRANCES, account_key
@@ -53,21 +56,43 @@ class EntranceBackend(ModelBackend):
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         """The user's own permissions and their groups', in one query instead of Django's two.
 
-        Every staff page asks (the help desk's decorator, the admin's menus): one round trip
-        per page saved.
+        Every staff page asks (the help desk's decorator, the admin's menus). The statement is
+        written once, in SQL both databases speak: building it with the ORM on every page cost
+        a millisecond, three times what the database takes to answer it.
         """
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            fields = ("content_type__app_label", "codename")
             if user_obj.is_superuser:
-                perms = Permission.objects.order_by().values_list(*fields)
+                perms = Permission.objects.order_by().values_list("content_type__app_label", "codename")
             else:
-                perms = (
-                    Permission.objects.filter(user=user_obj)
-                    .order_by()
-                    .values_list(*fields)
-                    .union(Permission.objects.filter(group__user=user_obj).order_by().values_list(*fields))
-                )
+                with connection.cursor() as cursor:
+                    cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                    perms = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in perms}
         return user_obj._perm_cache
+
+
+@functools.cache
+def _permissions_sql() -> str:
+    """Return the query for a user's own and group permissions (parameters: the user's id, twice)."""
+    User = get_user_model()
+    own = User._meta.get_field("user_permissions").remote_field.through._meta
+    membership = User._meta.get_field("groups").remote_field.through._meta
+    granted = Group._meta.get_field("permissions").remote_field.through._meta
+    content_type = Permission._meta.get_field("content_type")
+    quote = connection.ops.quote_name
+
+    def column(meta, field: str) -> str:
+        return quote(meta.get_field(field).column)
+
+    return (
+        f"SELECT ct.{column(content_type.related_model._meta, 'app_label')}, p.{column(Permission._meta, 'codename')}"
+        f" FROM {quote(Permission._meta.db_table)} p"
+        f" JOIN {quote(content_type.related_model._meta.db_table)} ct ON ct.id = p.{quote(content_type.column)}"
+        f" WHERE p.id IN ("
+        f"SELECT {column(own, 'permission')} FROM {quote(own.db_table)} WHERE {column(own, 'user')} = %s"
+        f" UNION SELECT g.{column(granted, 'permission')} FROM {quote(granted.db_table)} g"
+        f" JOIN {quote(membership.db_table)} m ON m.{column(membership, 'group')} = g.{column(granted, 'group')}"
+        f" WHERE m.{column(membership, 'user')} = %s)"
+    )

@@ -1,5 +1,6 @@
 """The session store: Django's behaviour with fewer writes (jweboffice/sessions.py)."""
 
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import pytest
@@ -105,3 +106,22 @@ def test_a_change_inside_saved_data_is_written_again():
     store["wizard"]["step"] = "token"  # changed in place, as formtools' storage does
     store.save()
     assert SessionStore(store.session_key).load() == {"wizard": {"step": "token"}}
+
+
+def test_an_expired_row_is_not_loaded_and_its_key_is_forgotten(frozen):
+    store = SessionStore()
+    store["who"] = "me"
+    store.set_expiry(60)
+    store.create()
+    key = store.session_key
+    assert SessionStore(key).load()["who"] == "me"
+    frozen.shift(timedelta(seconds=61))
+    late = SessionStore(key)
+    assert late.load() == {}
+    assert late.session_key is None  # the next save draws a new key rather than reviving the row
+
+
+def test_an_unknown_key_loads_nothing():
+    store = SessionStore("x" * 32)
+    assert store.load() == {}
+    assert store.session_key is None
