@@ -5,7 +5,7 @@ from __future__ import annotations
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import load_backend, logout
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -59,9 +59,30 @@ class EntranceLoginView(LoginView):
 
     def get_device(self, step=None):
         """Return the user's active registration, looked up once per request."""
+        if self.device_cache is None and not self.user_cache:
+            self.device_cache = self._registration_with_user()
         if self.device_cache is None and self.get_user():
             self.device_cache = Registration.objects.for_login(self.get_user())
         return self.device_cache
+
+    def _registration_with_user(self) -> Registration | None:
+        """On the code step, read the user with their registration: one query where two_factor takes two."""
+        pk, backend_path = self.storage.data.get("user_pk"), self.storage.data.get("user_backend")
+        if not pk or not backend_path:
+            return None
+        registration = (
+            Registration.objects.active()
+            .filter(user_id=pk)
+            .select_related("authenticator", "user__contract__customer")
+            .order_by("pk")
+            .first()
+        )
+        # As two_factor's storage does (backend.get_user): an inactive user or contract is nobody.
+        if registration is None or not load_backend(backend_path).user_can_authenticate(registration.user):
+            return None
+        registration.user.backend = backend_path
+        self.user_cache = registration.user
+        return registration
 
     def done(self, form_list, **kwargs):
         response = super().done(form_list, **kwargs)

@@ -86,8 +86,9 @@ def _permissions_sql() -> str:
     def column(meta, field: str) -> str:
         return quote(meta.get_field(field).column)
 
+    # Identifiers only from the models' metadata; the user's id goes in as a parameter.
     return (
-        f"SELECT ct.{column(content_type.related_model._meta, 'app_label')}, p.{column(Permission._meta, 'codename')}"
+        f"SELECT ct.{column(content_type.related_model._meta, 'app_label')}, p.{column(Permission._meta, 'codename')}"  # noqa: S608
         f" FROM {quote(Permission._meta.db_table)} p"
         f" JOIN {quote(content_type.related_model._meta.db_table)} ct ON ct.id = p.{quote(content_type.column)}"
         f" WHERE p.id IN ("

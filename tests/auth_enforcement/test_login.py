@@ -3,10 +3,12 @@ from http.cookies import SimpleCookie
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jweboffice.contracts.hashers import Argon2idHasher
 from jweboffice.contracts.models import Contract, User
-from tests.conftest import PASSWORD, log_in, log_in_with_totp, register_totp
+from tests.conftest import PASSWORD, log_in, log_in_with_totp, register_totp, submit_code, totp_code
 
 INVALID_LOGIN = "The user ID or password is not correct"
 
@@ -73,6 +75,29 @@ def test_user_of_a_suspended_contract_cannot_log_in(client, fx_user, fx_contract
     response = log_in(client, "fx", "taro01")
     assert INVALID_LOGIN in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("change", ["user deactivated", "contract suspended"])
+def test_a_user_stopped_between_password_and_code_is_not_let_in(client, frozen, fx_user, fx_totp, fx_contract, change):
+    log_in(client, "fx", "taro01")
+    if change == "user deactivated":
+        User.objects.filter(pk=fx_user.pk).update(is_active=False)
+    else:
+        Contract.objects.filter(pk=fx_contract.pk).update(status=Contract.Status.SUSPENDED)
+    response = submit_code(client, "fx", totp_code(fx_totp.authenticator))
+    assert response.status_code != 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_code_step_reads_the_user_with_their_registration(client, frozen, fx_user, fx_totp):
+    log_in(client, "fx", "taro01")
+    with CaptureQueriesContext(connection) as queries:
+        assert submit_code(client, "fx", totp_code(fx_totp.authenticator))["Location"] == "/home/"
+    user_reads = [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and '"contracts_user"."password"' in q["sql"]
+    ]
+    assert len(user_reads) == 1
+    assert '"auth_enforcement_registration"' in user_reads[0]
 
 
 def test_fx_id_cannot_log_in_at_the_domestic_entrance(client, fx_user):
