@@ -241,3 +241,32 @@ def test_old_cases_leave_the_queue(fx_user, frozen, settings):
     assert [event.subject for event in flows.queue()] == [fx_user]
     frozen.shift(timedelta(days=settings.JWEB_HELPDESK_QUEUE_DAYS, minutes=1))
     assert flows.queue() == []
+
+
+def result_rows(response) -> list[str]:
+    html = response.content.decode()
+    body = html[html.index("<tbody>") + len("<tbody>") : html.index("</tbody>")]
+    return [row for row in body.split("</tr>") if "<tr>" in row]
+
+
+def test_a_result_row_links_the_card_and_shows_the_factor(helpdesk, fx_user, fx_totp):
+    Authenticator.objects.filter(pk=fx_totp.authenticator.pk).update(locked_at=fx_totp.confirmed_at)
+    (row,) = result_rows(helpdesk.get("/helpdesk/", {"q": "taro01"}))
+    assert f'<a href="/helpdesk/users/{fx_user.pk}/">taro01</a>' in row
+    assert fx_user.name in row and fx_user.customer.name in row and fx_user.contract.contract_number in row
+    assert f'<span class="serial">{fx_totp.authenticator.serial}</span>' in row
+    assert '<strong class="status-locked">locked</strong>' in row
+
+
+def test_a_result_row_says_when_there_is_no_factor(helpdesk, fx_user):
+    (row,) = result_rows(helpdesk.get("/helpdesk/", {"q": "taro01"}))
+    assert '<span class="status-none">not registered</span>' in row
+    assert "serial" not in row and "None" not in row
+
+
+def test_a_result_row_escapes_what_customers_typed(helpdesk, fx_user):
+    Customer.objects.filter(pk=fx_user.customer.pk).update(name='<script>alert("x")</script>陽商事')
+    User.objects.filter(pk=fx_user.pk).update(name="<b>太郎</b>")
+    (row,) = result_rows(helpdesk.get("/helpdesk/", {"q": "taro01"}))
+    assert "<script>" not in row and "<b>" not in row
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;陽商事" in row and "&lt;b&gt;太郎&lt;/b&gt;" in row
