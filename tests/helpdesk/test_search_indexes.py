@@ -20,14 +20,15 @@ def no_seq_scan(db):
         cursor.execute("SET LOCAL enable_seqscan = off")
 
 
-def plans(function, *args, reading: str = "") -> list[str]:
-    """Return the plan of every statement the call runs (those whose SQL contains `reading`)."""
+def plans(function, *args, reading: str | tuple[str, ...] = "") -> list[str]:
+    """Return the plan of every statement the call runs (those whose SQL contains `reading`, or one of them)."""
+    readings = (reading,) if isinstance(reading, str) else reading
     with CaptureQueriesContext(connection) as statements:
         function(*args)
     with connection.cursor() as cursor:
         found = []
         for statement in statements.captured_queries:
-            if reading in statement["sql"]:
+            if any(part in statement["sql"] for part in readings):
                 cursor.execute(f"EXPLAIN {statement['sql']}")
                 found.append("\n".join(line for (line,) in cursor.fetchall()))
         return found
@@ -91,15 +92,16 @@ def test_a_page_reads_its_customers_users_through_indexes(many_customers, no_seq
         cursor.execute(
             "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off"
         )
-    users = plans(flows.search, "株式会社", page, reading='"contracts_contract"."customer_id" IN')
+    # The users' numbers per customer (the ORM's statement), then the page's rows (flows._FOUND_SQL).
+    users = plans(flows.search, "株式会社", page, reading=('"contracts_contract"."customer_id" IN', "c.customer_id IN"))
     assert len(users) == (1 if page == 1 else 2), users  # beyond page 1, their numbers first
     for plan in users:
         conditions = [line for line in plan.splitlines() if "Index Cond:" in line]
         assert any("customer_id = ANY" in line for line in conditions), plan
-        assert "Index Cond: (contract_id = contracts_contract.id)" in plan, plan
+        assert any(f"Index Cond: (contract_id = {c}.id)" in plan for c in ("contracts_contract", "c")), plan
         assert "Seq Scan" not in plan, plan
     # The page's users' credentials, one index lookup per user.
-    assert "Index Cond: (user_id = contracts_user.id)" in users[-1], users[-1]
+    assert "Index Cond: (user_id = u.id)" in users[-1], users[-1]
 
 
 def test_exact_searches_use_btree_indexes(no_seq_scan):

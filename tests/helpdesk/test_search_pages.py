@@ -131,5 +131,5 @@ def test_found_users_carry_what_the_table_shows(companies, fx_user, fx_totp):
         "F-0012345-01",
     )
     assert (found.company, found.kana) == ("常陽商事株式会社", "ジヨウヨウシヨウジ(カ")
-    assert (found.method, found.serial, found.locked_at) == ("totp", fx_totp.authenticator.serial, None)
+    assert (found.method, found.serial, found.locked) == ("totp", fx_totp.authenticator.serial, False)
     assert flows.search("taro01").partial == []
