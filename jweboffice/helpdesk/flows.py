@@ -250,8 +250,12 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
             page_ids, skip = _customers_around(customer_ids, sizes, offset, wanted)
         customers, customer_params = _in("c.customer_id", page_ids)
         others, other_params = _in("u.id", exact_ids, negate=True)
-        found = _found_users(
-            f"{customers} AND {others}", [*customer_params, *other_params], KANA_ORDER, skip, skip + wanted
+        found = (
+            _found_users(
+                f"{customers} AND {others}", [*customer_params, *other_params], KANA_ORDER, skip, skip + wanted
+            )
+            if page_ids
+            else []  # no customer matches: no statement
         )
         # A short page with as many customers as asked for means that some had no user left (none
         # yet, or only exact matches): ask for more customers.

@@ -133,3 +133,13 @@ def test_found_users_carry_what_the_table_shows(companies, fx_user, fx_totp):
     assert (found.company, found.kana) == ("常陽商事株式会社", "ジヨウヨウシヨウジ(カ")
     assert (found.method, found.serial, found.locked) == ("totp", fx_totp.authenticator.serial, False)
     assert flows.search("taro01").partial == []
+
+
+def test_a_search_that_finds_nobody_asks_twice(companies, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the exact kinds, the matching customers; no users of none
+        assert flows.search("zq000001").empty
+
+
+def test_a_page_of_a_word_asks_at_most_four_times(companies, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):  # exact kinds, the walk, the indexes' matches, the page's users
+        assert flows.search("商事").partial
