@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Count, Exists, Func, OuterRef, Prefetch, Q, TextField, Value
+from django.db.models import Exists, Func, OuterRef, Prefetch, Q, TextField, Value
 from django.db.models.functions import Upper
 from django.http import HttpRequest
 from django.utils import timezone
@@ -83,6 +83,11 @@ _EXACT_SQL = (
     " WHERE c.contract_number = %s"
     f" UNION SELECT r.user_id FROM {Registration._meta.db_table} r"
     f" JOIN {Authenticator._meta.db_table} a ON a.id = r.authenticator_id WHERE a.serial = %s"
+)
+# How many users each customer has (the numbers before a page beyond the first).
+_SIZES_SQL = (
+    f"SELECT c.customer_id, COUNT(*) FROM {User._meta.db_table} u"  # noqa: S608
+    f" JOIN {Contract._meta.db_table} c ON c.id = u.contract_id WHERE {{condition}} GROUP BY c.customer_id"
 )
 KANA_ORDER = "k.kana, c.customer_id, u.account_key"
 
@@ -240,13 +245,13 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
         if offset:
             # Page 5 of a broad word: count the users of its 101 customers through an index rather
             # than fetch and sort a thousand, then fetch those of the customers around the page.
-            sizes = dict(
-                User.objects.filter(contract__customer_id__in=customer_ids)
-                .exclude(pk__in=exact_ids)
-                .values_list("contract__customer_id")
-                .annotate(users=Count("*"))
-                .order_by()
-            )
+            customers, customer_params = _in("c.customer_id", customer_ids)
+            others, other_params = _in("u.id", exact_ids, negate=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SIZES_SQL.format(condition=f"{customers} AND {others}"), [*customer_params, *other_params]
+                )
+                sizes = dict(cursor.fetchall())
             page_ids, skip = _customers_around(customer_ids, sizes, offset, wanted)
         customers, customer_params = _in("c.customer_id", page_ids)
         others, other_params = _in("u.id", exact_ids, negate=True)
