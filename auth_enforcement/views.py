@@ -22,6 +22,10 @@ from auth_enforcement import start_of_use as start_of_use_flows
 from auth_enforcement.editions import BANK_ENTRANCE, Edition
 from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, StartOfUseForm, TOTPEnrollmentForm
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, PushChallenge, Registration
+from jweboffice.statements import JoinedRead
+
+# The code step's one read: the registration with its credential and the user with contract and customer.
+REGISTRATION_WITH_USER = JoinedRead(Registration, "authenticator", "user__contract__customer")
 
 ENTRANCE_TITLES = {
     Edition.FX: _("JWEBOFFICE FX edition — login"),
@@ -70,12 +74,10 @@ class EntranceLoginView(LoginView):
         pk, backend_path = self.storage.data.get("user_pk"), self.storage.data.get("user_backend")
         if not pk or not backend_path:
             return None
-        registration = (
-            Registration.objects.active()
-            .filter(user_id=pk)
-            .select_related("authenticator", "user__contract__customer")
-            .order_by("pk")
-            .first()
+        registration = REGISTRATION_WITH_USER.one(
+            "t0.user_id = %s AND t0.revoked_at IS NULL",
+            [Registration._meta.get_field("user").target_field.to_python(pk)],
+            order_by="t0.id",
         )
         # As two_factor's storage does (backend.get_user): an inactive user or contract is nobody.
         if registration is None or not load_backend(backend_path).user_can_authenticate(registration.user):
