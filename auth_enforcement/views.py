@@ -24,7 +24,9 @@ from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, StartOfUs
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, PushChallenge, Registration
 from jweboffice.statements import JoinedRead
 
-# The code step's one read: the registration with its credential and the user with contract and customer.
+# The login's reads of the active registration with its credential: after the password (the
+# user is known), and at the code step with the user, contract and customer in the same read.
+REGISTRATION = JoinedRead(Registration, "authenticator")
 REGISTRATION_WITH_USER = JoinedRead(Registration, "authenticator", "user__contract__customer")
 
 ENTRANCE_TITLES = {
@@ -66,7 +68,12 @@ class EntranceLoginView(LoginView):
         if self.device_cache is None and not self.user_cache:
             self.device_cache = self._registration_with_user()
         if self.device_cache is None and self.get_user():
-            self.device_cache = Registration.objects.for_login(self.get_user())
+            user = self.get_user()
+            self.device_cache = REGISTRATION.one(
+                "t0.user_id = %s AND t0.revoked_at IS NULL", [user.pk], order_by="t0.id"
+            )  # Registration.objects.for_login(user), read by a statement written once
+            if self.device_cache is not None:
+                Registration._meta.get_field("user").set_cached_value(self.device_cache, user)
         return self.device_cache
 
     def _registration_with_user(self) -> Registration | None:
