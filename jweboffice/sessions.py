@@ -8,18 +8,20 @@ inserted without asking first (the primary key refuses a collision; Django's `cr
 draws another), and a request that already saved exactly this data does not save it again.
 Behaviour is Django's: the old key stops working at login, a session deleted meanwhile still
 raises `UpdateError` (the middleware answers 400), the expiry moves on each write.
-Every request reads its row in a statement written once: the ORM built the same SELECT anew
-each time, twice as long as the database takes to answer it.
+Every request reads and writes its row with statements written once: the ORM built the same
+SELECT anew each time, twice as long as the database takes to answer it, and wrapped a new
+row's INSERT in a transaction of its own.
 """
 
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 
 from django.contrib.sessions.backends import db
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS, UpdateError
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.models import Session
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -64,19 +66,28 @@ class SessionStore(db.SessionStore):
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        if must_create:
-            super().save(must_create=True)
-            self._stored_key, self._written = None, None
-            return
-        data = self._get_session()
-        encoded = self.encode(data)
-        if self._written == (self.session_key, encoded):
+        alias = router.db_for_write(self.model)
+        connection = connections[alias]
+        insert, update = _write_sql(self.model, connection.vendor)
+        encoded = self.encode(self._get_session(no_load=must_create))
+        if not must_create and self._written == (self.session_key, encoded):
             return  # a view saved it inside its transaction; the middleware need not again
-        updated = self.model.objects.filter(session_key=self._stored_key or self.session_key).update(
-            session_key=self.session_key, session_data=encoded, expire_date=self.get_expiry_date()
-        )
-        if not updated:
-            raise UpdateError  # deleted meanwhile (logged out elsewhere, or expired and cleared)
+        expiry = connection.ops.adapt_datetimefield_value(self.get_expiry_date())
+        if must_create:
+            try:
+                # A savepoint only inside a transaction, which a refused INSERT must not spoil;
+                # outside one the statement commits by itself (Django's store wraps it in a
+                # transaction of its own: two more round trips).
+                with transaction.atomic(using=alias) if connection.in_atomic_block else nullcontext():
+                    with connection.cursor() as cursor:
+                        cursor.execute(insert, [self.session_key, encoded, expiry])
+            except IntegrityError as error:
+                raise CreateError from error  # the key is taken: create() draws another
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(update, [self.session_key, encoded, expiry, self._stored_key or self.session_key])
+                if cursor.rowcount != 1:
+                    raise UpdateError  # deleted meanwhile (logged out elsewhere, or expired and cleared)
         self._stored_key, self._written = None, (self.session_key, encoded)
 
     def delete(self, session_key: str | None = None) -> None:
@@ -98,4 +109,17 @@ def _select_sql(model: type[Session], vendor: str) -> str:
     return (
         f"SELECT {column['session_data']} FROM {quote(meta.db_table)}"  # noqa: S608 (identifiers from the model)
         f" WHERE {column['session_key']} = %s AND {column['expire_date']} > %s"
+    )
+
+
+@functools.cache
+def _write_sql(model: type[Session], vendor: str) -> tuple[str, str]:
+    """Return the INSERT (key, data, expiry) and the UPDATE (new key, data, expiry, stored key) of a session row."""
+    quote = connections[router.db_for_write(model)].ops.quote_name
+    meta = model._meta
+    key, data, expiry = (quote(meta.get_field(name).column) for name in ("session_key", "session_data", "expire_date"))
+    table = quote(meta.db_table)
+    return (
+        f"INSERT INTO {table} ({key}, {data}, {expiry}) VALUES (%s, %s, %s)",  # noqa: S608 (identifiers from the model)
+        f"UPDATE {table} SET {key} = %s, {data} = %s, {expiry} = %s WHERE {key} = %s",  # noqa: S608 (identifiers from the model)
     )
