@@ -111,6 +111,10 @@ class EntranceLoginView(LoginView):
         if self.steps.current == self.AUTH_STEP and form.is_valid():
             flows.record(AuthEvent.Kind.LOGIN_PASSWORD_OK, self.request, subject=form.user_cache, actor=form.user_cache)
             self.user_cache = form.user_cache  # two_factor would read it back from the database
+            # The step list was worked out before the password, with whatever user the session
+            # still held (a login left at the code step): forget that user's credential, or the
+            # code page would ask for it (a push to their phone).
+            self.device_cache = None
         return data
 
     def get_success_url(self) -> str:

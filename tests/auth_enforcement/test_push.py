@@ -477,3 +477,18 @@ def test_enrollment_requests_do_not_use_up_the_login_rate_limit(client, keys, se
     client.post("/logout/")
     log_in(client, "fx", "taro01")
     assert challenge_of(fx_user).purpose == PushChallenge.Purpose.LOGIN
+
+
+def test_a_password_posted_over_a_half_way_login_asks_the_new_users_factor(client, fx_user, fx_push, fx_contract):
+    # The session is at the code step for taro01 (a push to taro01's phone); the same browser then
+    # posts the password step again for another user, without "start again".
+    from jweboffice.contracts.models import User
+    from tests.conftest import PASSWORD, register_totp
+
+    other = User.objects.create_user("hanako01", PASSWORD, contract=fx_contract, role="staff", name="花子")
+    register_totp(other)
+    log_in(client, "fx", "taro01")
+    assert PushChallenge.objects.filter(authenticator=fx_push.authenticator).count() == 1
+    page = log_in(client, "fx", "hanako01").content.decode()
+    assert PushChallenge.objects.filter(authenticator=fx_push.authenticator).count() == 1  # taro01's phone: no push
+    assert 'id="push-number"' not in page and 'name="token-otp_token"' in page  # hanako01's code is asked
