@@ -57,8 +57,9 @@ class JoinedRead:
         if row is None:
             return None
         row = list(row)
-        for index, functions, column in converters:
-            for function in functions:
+        for index, column in converters:
+            # Looked up on this request's connection (a cached bound method would be another thread's).
+            for function in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
                 row[index] = function(row[index], column, connection)
         instances: list[Model | None] = []
         start = 0
@@ -81,9 +82,8 @@ class JoinedRead:
         for part in self.parts:
             for field in part.fields:
                 column = field.get_col(part.alias)
-                functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-                if functions:
-                    converters.append((len(columns), functions, column))
+                if connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                    converters.append((len(columns), column))
                 columns.append(f"{part.alias}.{quote(field.column)}")
         tables = [f"{quote(self.model._meta.db_table)} t0"]
         for part in self.parts[1:]:
