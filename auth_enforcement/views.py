@@ -24,10 +24,8 @@ from auth_enforcement.forms import CurrentCodeForm, EntranceLoginForm, StartOfUs
 from auth_enforcement.models import Authenticator, AuthEvent, MandatePolicy, PushChallenge, Registration
 from jweboffice.statements import JoinedRead
 
-# The login's reads of the active registration with its credential: after the password (the
-# user is known), and at the code step with the user, contract and customer in the same read.
-REGISTRATION = JoinedRead(Registration, "authenticator")
-REGISTRATION_WITH_USER = JoinedRead(Registration, "authenticator", "user__contract__customer")
+# The login's read of the active registration with its credential, user, contract and customer.
+ACTIVE_REGISTRATION = JoinedRead(Registration, "authenticator", "user__contract__customer")
 
 ENTRANCE_TITLES = {
     Edition.FX: _("JWEBOFFICE FX edition — login"),
@@ -64,34 +62,34 @@ class EntranceLoginView(LoginView):
     condition_dict = {LoginView.TOKEN_STEP: has_token_step, LoginView.BACKUP_STEP: has_backup_step}
 
     def get_device(self, step=None):
-        """Return the user's active registration, looked up once per request."""
-        if self.device_cache is None and not self.user_cache:
-            self.device_cache = self._registration_with_user()
-        if self.device_cache is None and self.get_user():
-            user = self.get_user()
-            self.device_cache = REGISTRATION.one(
-                "t0.user_id = %s AND t0.revoked_at IS NULL", [user.pk], order_by="t0.id"
-            )  # Registration.objects.for_login(user), read by a statement written once
-            if self.device_cache is not None:
-                Registration._meta.get_field("user").set_cached_value(self.device_cache, user)
-        return self.device_cache
+        """Return the user's active registration, looked up once per request.
 
-    def _registration_with_user(self) -> Registration | None:
-        """On the code step, read the user with their registration: one query where two_factor takes two."""
-        pk, backend_path = self.storage.data.get("user_pk"), self.storage.data.get("user_backend")
-        if not pk or not backend_path:
-            return None
-        registration = REGISTRATION_WITH_USER.one(
-            "t0.user_id = %s AND t0.revoked_at IS NULL",
-            [Registration._meta.get_field("user").target_field.to_python(pk)],
-            order_by="t0.id",
-        )
-        # As two_factor's storage does (backend.get_user): an inactive user or contract is nobody.
-        if registration is None or not load_backend(backend_path).user_can_authenticate(registration.user):
-            return None
-        registration.user.backend = backend_path
-        self.user_cache = registration.user
-        return registration
+        On the code step the user comes in the same read (two_factor would read them first);
+        after the password, the user the form authenticated is put on it.
+        """
+        if self.device_cache is None:
+            known = self.user_cache
+            pk = known.pk if known else self.storage.data.get("user_pk")
+            if not pk:
+                return None
+            registration = ACTIVE_REGISTRATION.one(
+                "t0.user_id = %s AND t0.revoked_at IS NULL",
+                [Registration._meta.get_field("user").target_field.to_python(pk)],
+                order_by="t0.id",
+            )
+            if registration is None:
+                return None
+            if known:
+                Registration._meta.get_field("user").set_cached_value(registration, known)
+            else:
+                # As two_factor's storage does (backend.get_user): an inactive user or contract is nobody.
+                backend_path = self.storage.data.get("user_backend")
+                if not backend_path or not load_backend(backend_path).user_can_authenticate(registration.user):
+                    return None
+                registration.user.backend = backend_path
+                self.user_cache = registration.user
+            self.device_cache = registration
+        return self.device_cache
 
     def done(self, form_list, **kwargs):
         response = super().done(form_list, **kwargs)

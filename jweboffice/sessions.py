@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import nullcontext
+from typing import NamedTuple
 
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
@@ -34,10 +35,11 @@ class SessionStore(db.SessionStore):
 
     def _get_session_from_db(self) -> Session | None:
         """Return the unexpired row of this key (its data only), or forget the key."""
-        connection = connections[router.db_for_read(self.model)]
+        alias = router.db_for_read(self.model)
+        connection = connections[alias]
         with connection.cursor() as cursor:
             cursor.execute(
-                _select_sql(self.model, connection.vendor),
+                _statements(self.model, alias).select,
                 [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())],
             )
             row = cursor.fetchone()
@@ -68,7 +70,7 @@ class SessionStore(db.SessionStore):
             return self.create()
         alias = router.db_for_write(self.model)
         connection = connections[alias]
-        insert, update = _write_sql(self.model, connection.vendor)
+        statements = _statements(self.model, alias)
         encoded = self.encode(self._get_session(no_load=must_create))
         if not must_create and self._written == (self.session_key, encoded):
             return  # a view saved it inside its transaction; the middleware need not again
@@ -80,12 +82,14 @@ class SessionStore(db.SessionStore):
                 # transaction of its own: two more round trips).
                 with transaction.atomic(using=alias) if connection.in_atomic_block else nullcontext():
                     with connection.cursor() as cursor:
-                        cursor.execute(insert, [self.session_key, encoded, expiry])
+                        cursor.execute(statements.insert, [self.session_key, encoded, expiry])
             except IntegrityError as error:
                 raise CreateError from error  # the key is taken: create() draws another
         else:
             with connection.cursor() as cursor:
-                cursor.execute(update, [self.session_key, encoded, expiry, self._stored_key or self.session_key])
+                cursor.execute(
+                    statements.update, [self.session_key, encoded, expiry, self._stored_key or self.session_key]
+                )
                 if cursor.rowcount != 1:
                     raise UpdateError  # deleted meanwhile (logged out elsewhere, or expired and cleared)
         self._stored_key, self._written = None, (self.session_key, encoded)
@@ -100,26 +104,21 @@ class SessionStore(db.SessionStore):
         self._written = None
 
 
-@functools.cache
-def _select_sql(model: type[Session], vendor: str) -> str:
-    """Return the SELECT of a session's data by key, if unexpired (parameters: key, now)."""
-    quote = connections[router.db_for_read(model)].ops.quote_name
-    meta = model._meta
-    column = {name: quote(meta.get_field(name).column) for name in ("session_key", "session_data", "expire_date")}
-    return (
-        f"SELECT {column['session_data']} FROM {quote(meta.db_table)}"  # noqa: S608 (identifiers from the model)
-        f" WHERE {column['session_key']} = %s AND {column['expire_date']} > %s"
-    )
+class _Statements(NamedTuple):
+    select: str  # the data of an unexpired row (key, now)
+    insert: str  # a new row (key, data, expiry)
+    update: str  # rename and rewrite a row (new key, data, expiry, stored key)
 
 
 @functools.cache
-def _write_sql(model: type[Session], vendor: str) -> tuple[str, str]:
-    """Return the INSERT (key, data, expiry) and the UPDATE (new key, data, expiry, stored key) of a session row."""
-    quote = connections[router.db_for_write(model)].ops.quote_name
+def _statements(model: type[Session], alias: str) -> _Statements:
+    """Return the session row's statements on the database `alias`, identifiers from the model."""
+    quote = connections[alias].ops.quote_name
     meta = model._meta
     key, data, expiry = (quote(meta.get_field(name).column) for name in ("session_key", "session_data", "expire_date"))
     table = quote(meta.db_table)
-    return (
-        f"INSERT INTO {table} ({key}, {data}, {expiry}) VALUES (%s, %s, %s)",  # noqa: S608 (identifiers from the model)
-        f"UPDATE {table} SET {key} = %s, {data} = %s, {expiry} = %s WHERE {key} = %s",  # noqa: S608 (identifiers from the model)
+    return _Statements(
+        select=f"SELECT {data} FROM {table} WHERE {key} = %s AND {expiry} > %s",  # noqa: S608
+        insert=f"INSERT INTO {table} ({key}, {data}, {expiry}) VALUES (%s, %s, %s)",  # noqa: S608
+        update=f"UPDATE {table} SET {key} = %s, {data} = %s, {expiry} = %s WHERE {key} = %s",  # noqa: S608
     )

@@ -50,7 +50,7 @@ class JoinedRead:
         """Return the first row meeting `where` (SQL over the aliases t0, t1, …; t0 is the model's table), or None."""
         db = router.db_for_read(self.model)
         connection = connections[db]
-        sql, converters = self._statement(connection.vendor, db, where, order_by)
+        sql, converters = self._statement(db, where, order_by)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -75,7 +75,7 @@ class JoinedRead:
         return instances[0]
 
     @functools.cache  # noqa: B019 - a few module-level reads, each with a few statements, for the process's life
-    def _statement(self, vendor: str, db: str, where: str, order_by: str) -> tuple[str, list]:
+    def _statement(self, db: str, where: str, order_by: str) -> tuple[str, list]:
         connection = connections[db]
         quote = connection.ops.quote_name
         columns, converters = [], []

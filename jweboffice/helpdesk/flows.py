@@ -239,6 +239,7 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
     # The customers first, then their users: a customer has users, so the first offset + wanted
     # matching customers hold this page and the user after it.
     count = offset + wanted
+    others, other_params = _in("u.id", exact_ids, negate=True)  # the exact matches are listed above
     while count <= MAX_PAGE_CUSTOMERS:
         customer_ids = first_matching_customers(query, count)
         page_ids, skip = customer_ids, offset
@@ -246,7 +247,6 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
             # Page 5 of a broad word: count the users of its 101 customers through an index rather
             # than fetch and sort a thousand, then fetch those of the customers around the page.
             customers, customer_params = _in("c.customer_id", customer_ids)
-            others, other_params = _in("u.id", exact_ids, negate=True)
             with connection.cursor() as cursor:
                 cursor.execute(
                     _SIZES_SQL.format(condition=f"{customers} AND {others}"), [*customer_params, *other_params]
@@ -254,7 +254,6 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
                 sizes = dict(cursor.fetchall())
             page_ids, skip = _customers_around(customer_ids, sizes, offset, wanted)
         customers, customer_params = _in("c.customer_id", page_ids)
-        others, other_params = _in("u.id", exact_ids, negate=True)
         found = (
             _found_users(
                 f"{customers} AND {others}", [*customer_params, *other_params], KANA_ORDER, skip, skip + wanted
@@ -270,7 +269,6 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
     # Page 150 and beyond: one ordered query over every matching customer's users, rather than
     # lists of thousands of customer ids (slow on PostgreSQL, refused by SQLite past 32,766).
     matching, matching_params = matching_customers(query).values("pk").query.sql_with_params()
-    others, other_params = _in("u.id", exact_ids, negate=True)
     found = _found_users(
         f"c.customer_id IN ({matching}) AND {others}",
         [*matching_params, *other_params],
