@@ -8,15 +8,66 @@ and builds the instances as a queryset does: each column through the backend's a
 field's converters, each model with `Model.from_db`, each relation cached on its parent, so
 that `user.contract.customer` asks nothing more. Only for these hot reads; everything else
 stays with the ORM.
+
+On PostgreSQL these statements, and the session row's, are prepared once per connection
+(`execute`): PostgreSQL plans an ordinary statement anew each time, 0.2 ms for the session
+row's SELECT and 0.35–0.5 ms for the login's five-table read, several times what running them
+takes. Named prepared statements live in the database session, so the portal must reach
+PostgreSQL directly or through a pooler in session mode (not PgBouncer's transaction mode).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import re
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connections, router
 from django.db.models import Field, Model
+
+_names: dict[str, str] = {}  # statement → its name, the same on every connection of the process
+_named: dict[str, str] = {}  # and back
+_naming = threading.Lock()
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # driver connection → names prepared on it
+_EXECUTE = re.compile(r"EXECUTE (jweb_\d+)\b")
+
+
+def execute(connection, cursor, sql: str, params: Sequence) -> None:
+    """Run `sql` (placeholders %s) on `cursor`; on PostgreSQL, prepared once per connection.
+
+    The first use on a connection sends PREPARE (past Django's query log and execute
+    wrappers: what a request counts stays the same whichever request came first); every use
+    sends EXECUTE with the parameters. A prepared statement outlives a rolled-back
+    transaction, and a new connection (after an error, or CONN_MAX_AGE) prepares again.
+    """
+    if connection.vendor != "postgresql" or "%%" in sql:
+        cursor.execute(sql, params)
+        return
+    name = _names.get(sql)
+    if name is None:
+        with _naming:
+            name = _names.setdefault(sql, f"jweb_{len(_names) + 1}")
+            _named[name] = sql
+    count = sql.count("%s")
+    driver = connection.connection
+    prepared = _prepared.setdefault(driver, set())
+    if name not in prepared:
+        numbers = itertools.count(1)
+        text = re.sub("%s", lambda _: f"${next(numbers)}", sql)
+        with connection.wrap_database_errors, driver.cursor() as raw:
+            raw.execute(f"PREPARE {name} AS {text}")
+        prepared.add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}", params)
+
+
+def statement_of(logged: str) -> str:
+    """Return the statement a logged `EXECUTE jweb_N(…)` ran (anything else as it is)."""
+    match = _EXECUTE.match(logged)
+    return _named[match.group(1)] if match else logged
 
 
 @dataclass(frozen=True)
@@ -52,7 +103,7 @@ class JoinedRead:
         connection = connections[db]
         sql, converters = self._statement(db, where, order_by)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            execute(connection, cursor, sql, params)
             row = cursor.fetchone()
         if row is None:
             return None

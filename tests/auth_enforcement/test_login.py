@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from jweboffice.contracts.hashers import Argon2idHasher
 from jweboffice.contracts.models import Contract, User
+from jweboffice.statements import statement_of
 from tests.conftest import PASSWORD, log_in, log_in_with_totp, register_totp, submit_code, totp_code
 
 INVALID_LOGIN = "The user ID or password is not correct"
@@ -93,10 +94,9 @@ def test_the_code_step_reads_the_user_with_their_registration(client, frozen, fx
     log_in(client, "fx", "taro01")
     with CaptureQueriesContext(connection) as queries:
         assert submit_code(client, "fx", totp_code(fx_totp.authenticator))["Location"] == "/home/"
+    statements = [statement_of(q["sql"]) for q in queries]
     user_reads = [
-        q["sql"]
-        for q in queries
-        if q["sql"].startswith("SELECT") and '"contracts_user"' in q["sql"] and '"password"' in q["sql"]
+        sql for sql in statements if sql.startswith("SELECT") and '"contracts_user"' in sql and '"password"' in sql
     ]
     assert len(user_reads) == 1
     assert '"auth_enforcement_registration"' in user_reads[0]

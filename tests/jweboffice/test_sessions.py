@@ -10,13 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jweboffice.sessions import SessionStore
+from jweboffice.statements import statement_of
 from tests.conftest import log_in, submit_code, totp_code
 
 pytestmark = pytest.mark.django_db
 
 
 def session_statements(queries) -> list[str]:
-    return [q["sql"].split(" ", 1)[0] for q in queries if "django_session" in q["sql"]]
+    statements = [statement_of(q["sql"]) for q in queries]
+    return [sql.split(" ", 1)[0] for sql in statements if "django_session" in sql]
 
 
 def test_the_half_way_session_opens_nothing_after_the_second_factor(client, frozen, fx_user, fx_totp):
