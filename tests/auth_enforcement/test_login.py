@@ -102,6 +102,16 @@ def test_the_code_step_reads_the_user_with_their_registration(client, frozen, fx
     assert '"auth_enforcement_registration"' in user_reads[0]
 
 
+def test_the_code_page_carries_the_step_in_each_of_its_forms_and_repeats_no_id(client, fx_user, fx_totp):
+    page = log_in(client, "fx", "taro01").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    own_forms = [form for form in re.findall(r"<form method=\"post\".*?</form>", page, re.S) if "action=" not in form]
+    assert len(own_forms) == 2  # the code, and "start again"
+    for form in own_forms:
+        assert '<input type="hidden" name="entrance_login_view-current_step" value="token">' in form
+
+
 def test_fx_id_cannot_log_in_at_the_domestic_entrance(client, fx_user):
     response = log_in(client, "domestic", "taro01")
     assert INVALID_LOGIN in response.content.decode()
