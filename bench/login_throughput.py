@@ -6,8 +6,9 @@ Full HTTP logins (login page, password, TOTP code computed by the client, home p
 second at several concurrencies, divided by what the same number of processes achieve doing
 nothing but `check_password` with the configured hasher. The hash is the physical limit of
 this workload; everything else a login does should be small beside it. Target: ≥ 0.9.
-The ceiling is measured before and after each concurrency level, and each level is divided by
-the mean of the two around it, so that a machine whose speed drifts skews no level.
+Each concurrency level alternates four stretches of logins with the ceiling, and each stretch is
+divided by the mean of the ceilings just before and after it, so that a machine whose speed
+drifts (10 % within minutes, seen here) skews no level.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import multiprocessing
 import resource
 import time
+from dataclasses import dataclass
 
 from bench import harness, push_seed, seed
 from bench.client import Browser
@@ -74,12 +76,24 @@ def login_worker(url: str, numbers: list[int], start: float, seconds: float, que
     queue.put((completions, errors, usage.ru_utime + usage.ru_stime))
 
 
-def run_logins(url: str, concurrency: int, first: int, seconds: float) -> tuple[dict, int]:
+@dataclass
+class Round:
+    """One stretch of logins: the latencies completed inside the window, and what they cost."""
+
+    latencies: list[float]
+    done: int  # every login completed, also just after the window (for CPU per login)
+    errors: int
+    cpu_server: float
+    cpu_postgres: float
+    cpu_client: float
+
+
+def login_round(url: str, concurrency: int, first: int, seconds: float) -> tuple[Round, int]:
     """Log distinct users in from `concurrency` processes; count the logins completed inside the window.
 
-    Also the CPU each login costs the server (gunicorn), PostgreSQL (the database's backends)
+    Also the CPU the logins cost the server (gunicorn), PostgreSQL (the database's backends)
     and the load generator: unlike throughput, CPU per login hardly moves when the machine is
-    shared, so it tells where the time goes.
+    shared, so it tells where the time goes. Return the round and the users it used up.
     """
     master, _ = push_seed.gunicorn_workers(url)
     server = push_seed.CpuMeter(lambda: push_seed.gunicorn_processes(master))
@@ -103,17 +117,46 @@ def run_logins(url: str, concurrency: int, first: int, seconds: float) -> tuple[
     database.stop()
     # Logins still in flight when the window closed are left out: a steady-state rate.
     inside = [latency for completions, _, _ in results for at, latency in completions if at <= start + seconds]
-    done = max(1, sum(len(completions) for completions, _, _ in results))  # all, for CPU per login
+    return Round(
+        latencies=inside,
+        done=sum(len(completions) for completions, _, _ in results),
+        errors=sum(errors for _, errors, _ in results),
+        cpu_server=server.seconds,
+        cpu_postgres=database.seconds,
+        cpu_client=sum(cpu for _, _, cpu in results),
+    ), budget * concurrency
+
+
+def level(env: dict, url: str, workers: int, concurrency: int, first: int, seconds: float, rounds: int, ceilings):
+    """Alternate `rounds` stretches of logins with the hash ceiling; return the level's row and the users used.
+
+    Each stretch is divided by the ceilings measured just before and after it: on a shared
+    machine the speed drifts by 10 % within minutes, so a level measured in one block beside
+    ceilings minutes away would be off by as much.
+    """
+    parts, beside = [], []
+    for _ in range(rounds):
+        part, used = login_round(url, concurrency, first, seconds / rounds)
+        first += used
+        parts.append(part)
+        ceilings.append(hash_ceiling(env, workers, seconds / rounds))
+        beside.append((ceilings[-2][0] + ceilings[-1][0]) / 2)
+    latencies = [latency for part in parts for latency in part.latencies]
+    done = max(1, sum(part.done for part in parts))
+    logins_per_s = len(latencies) / seconds
+    ceiling = sum(beside) / len(beside)
     return {
         "concurrency": concurrency,
-        "logins": len(inside),
-        "errors": sum(errors for _, errors, _ in results),
-        "logins_per_s": round(len(inside) / seconds, 2),
-        **harness.percentiles(inside),
-        "cpu_ms_server": round(1000 * server.seconds / done, 1),
-        "cpu_ms_postgres": round(1000 * database.seconds / done, 1),
-        "cpu_ms_client": round(1000 * sum(cpu for _, _, cpu in results) / done, 1),
-    }, budget * concurrency
+        "logins": len(latencies),
+        "errors": sum(part.errors for part in parts),
+        "logins_per_s": round(logins_per_s, 2),
+        **harness.percentiles(latencies),
+        "cpu_ms_server": round(1000 * sum(part.cpu_server for part in parts) / done, 1),
+        "cpu_ms_postgres": round(1000 * sum(part.cpu_postgres for part in parts) / done, 1),
+        "cpu_ms_client": round(1000 * sum(part.cpu_client for part in parts) / done, 1),
+        "hash_ceiling_per_s": round(ceiling, 2),
+        "ratio_to_hash_ceiling": round(logins_per_s / ceiling, 3),
+    }, first
 
 
 def main() -> None:
@@ -135,23 +178,18 @@ def main() -> None:
             "JWEB_ARGON2_PARALLELISM": parallelism,
         }
     seconds = 4 if args.quick else 20
+    rounds = 1 if args.quick else 4
     concurrencies = [2, 4] if args.quick else [2, 3, 4, 6, 8]
-    users = sum(int(seconds * 60 + 50) * c for c in concurrencies)
+    users = sum((int(seconds / rounds * 60) + 50) * rounds * c for c in concurrencies)
 
     env = harness.prepare(DATABASE, **extra)
     harness.run_in_django(env, "bench.seed", str(users))
     with harness.gunicorn(env, workers=args.workers) as url:
         Browser(url).log_in_with_totp("fx", seed.login_id(users - 1), seed.PASSWORD, seed.seed_for(users - 1))  # warm
-        # The ceiling is measured before and after every level, and each level is divided by
-        # the two around it: on a shared machine the speed drifts over minutes, not seconds.
-        ceilings = [hash_ceiling(env, args.workers, seconds)]
+        ceilings = [hash_ceiling(env, args.workers, seconds / rounds)]
         table, first = [], 0
         for concurrency in concurrencies:
-            row, used = run_logins(url, concurrency, first, seconds)
-            first += used
-            ceilings.append(hash_ceiling(env, args.workers, seconds))
-            row["hash_ceiling_per_s"] = round((ceilings[-2][0] + ceilings[-1][0]) / 2, 2)
-            row["ratio_to_hash_ceiling"] = round(row["logins_per_s"] / row["hash_ceiling_per_s"], 3)
+            row, first = level(env, url, args.workers, concurrency, first, seconds, rounds, ceilings)
             table.append(row)
     rates = [rate for rate, _ in ceilings]
     hash_cpu = sorted(cpu for _, cpu in ceilings)[len(ceilings) // 2]
@@ -175,7 +213,12 @@ def main() -> None:
         "login_throughput" + (f"-argon2-{args.argon2.replace(',', '-')}" if args.argon2 else ""),
         figures=figures,
         table=table,
-        settings={"gunicorn_workers": args.workers, "seconds_per_level": seconds, "concurrencies": concurrencies},
+        settings={
+            "gunicorn_workers": args.workers,
+            "seconds_per_level": seconds,
+            "rounds_per_level": rounds,
+            "concurrencies": concurrencies,
+        },
         env=env,
         quick=args.quick,
     )
