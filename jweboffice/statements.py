@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connections, router
+from django.db import DatabaseError, DataError, IntegrityError, connections, router
 from django.db.models import Field, Model
 
 _names: dict[str, str] = {}  # statement → its name, the same on every connection of the process
@@ -37,12 +37,17 @@ _EXECUTE = re.compile(r"EXECUTE (jweb_\d+)\b")
 
 
 def execute(connection, cursor, sql: str, params: Sequence) -> None:
-    """Run `sql` (placeholders %s) on `cursor`; on PostgreSQL, prepared once per connection.
+    """Run `sql` on `cursor`; on PostgreSQL, as a statement prepared once per connection.
 
+    `sql` is a fixed text (each statement becomes a prepared statement of its own), its values
+    in `params`, each placeholder %s where PostgreSQL can tell its type (compared with a column).
     The first use on a connection sends PREPARE (past Django's query log and execute
     wrappers: what a request counts stays the same whichever request came first); every use
     sends EXECUTE with the parameters. A prepared statement outlives a rolled-back
     transaction, and a new connection (after an error, or CONN_MAX_AGE) prepares again.
+    A statement that fails for its own sake (stale after a migration changed a column's type,
+    or dropped by a pooler's DISCARD ALL) fails that once: the connection's statements are
+    deallocated and prepared afresh at its next use, not after CONN_MAX_AGE.
     """
     if connection.vendor != "postgresql" or "%%" in sql:
         cursor.execute(sql, params)
@@ -54,14 +59,25 @@ def execute(connection, cursor, sql: str, params: Sequence) -> None:
             _named[name] = sql
     count = sql.count("%s")
     driver = connection.connection
-    prepared = _prepared.setdefault(driver, set())
-    if name not in prepared:
-        numbers = itertools.count(1)
-        text = re.sub("%s", lambda _: f"${next(numbers)}", sql)
-        with connection.wrap_database_errors, driver.cursor() as raw:
-            raw.execute(f"PREPARE {name} AS {text}")
-        prepared.add(name)
-    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}", params)
+    prepared = _prepared.get(driver)
+    try:
+        if prepared is None:
+            if driver in _prepared:  # gone stale: drop whatever is left of them first
+                with connection.wrap_database_errors, driver.cursor() as raw:
+                    raw.execute("DEALLOCATE ALL")
+            prepared = _prepared[driver] = set()
+        if name not in prepared:
+            numbers = itertools.count(1)
+            text = re.sub("%s", lambda _: f"${next(numbers)}", sql)
+            with connection.wrap_database_errors, driver.cursor() as raw:
+                raw.execute(f"PREPARE {name} AS {text}")
+            prepared.add(name)
+        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}", params)
+    except (IntegrityError, DataError):
+        raise  # the data's fault (a key taken, a value out of range), not the statement's
+    except DatabaseError:
+        _prepared[driver] = None
+        raise
 
 
 def statement_of(logged: str) -> str:

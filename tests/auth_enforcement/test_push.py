@@ -56,6 +56,16 @@ def test_login_page_shows_the_number_to_tap(client, fx_user, fx_push):
     assert "open the app (or pull down to refresh it)" in page  # poll-only: the phone does not ring
 
 
+def test_the_waiting_page_carries_the_step_in_each_of_its_forms_and_repeats_no_id(client, fx_user, fx_push):
+    page = log_in(client, "fx", "taro01").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    own_forms = [form for form in re.findall(r"<form method=\"post\".*?</form>", page, re.S) if "action=" not in form]
+    assert len(own_forms) == 3  # the approval, "send again", "start again"
+    for form in own_forms:
+        assert '<input type="hidden" name="entrance_login_view-current_step" value="token">' in form
+
+
 def test_approval_with_the_right_number_completes_the_login(client, keys, fx_user, fx_push):
     log_in(client, "fx", "taro01")
     challenge = challenge_of(fx_user)

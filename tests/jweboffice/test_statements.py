@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import pytest
-from django.db import connection, connections, models, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from auth_enforcement.models import Registration
@@ -130,3 +130,35 @@ def test_the_login_reads_the_same_rows_prepared_as_plain(fx_totp):
         assert values(registration) == values(plain)
         assert values(registration.authenticator) == values(plain.authenticator)
         assert values(registration.user.contract.customer) == values(plain.user.contract.customer)
+
+
+@on_postgresql
+def test_a_statement_gone_stale_fails_once_and_is_prepared_afresh(db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE jweb_stale (word varchar(10))")
+        cursor.execute("INSERT INTO jweb_stale VALUES ('kept')")
+    sql = "SELECT word FROM jweb_stale WHERE word = %s"
+    with connection.cursor() as cursor:
+        execute(connection, cursor, sql, ["kept"])
+        assert cursor.fetchone() == ("kept",)
+        cursor.execute("ALTER TABLE jweb_stale ALTER word TYPE text")  # a migration, meanwhile
+    with pytest.raises(DatabaseError, match="cached plan must not change result type"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            execute(connection, cursor, sql, ["kept"])
+    with connection.cursor() as cursor:
+        execute(connection, cursor, sql, ["kept"])
+        assert cursor.fetchone() == ("kept",)
+
+
+@on_postgresql
+def test_statements_dropped_under_the_connection_fail_once_and_are_prepared_afresh(db):
+    sql = "SELECT %s::int * 2, 'jweb-test-discard'"
+    with connection.cursor() as cursor:
+        execute(connection, cursor, sql, [4])
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL does
+    with pytest.raises(DatabaseError, match="does not exist"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            execute(connection, cursor, sql, [5])
+    with connection.cursor() as cursor:
+        execute(connection, cursor, sql, [6])
+        assert cursor.fetchone()[0] == 12
