@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from auth_enforcement import flows
 from auth_enforcement.models import Authenticator, AuthEvent, Registration
+from jweboffice import statements
 from jweboffice.contracts.models import Contract, Customer, User, normalize_login_id
 
 PER_PAGE = 20
@@ -62,17 +63,23 @@ class FoundUser:
     locked: bool
 
 
-# The result rows: each user with contract, company and active credential (contracts and
-# auth_enforcement tables, names from the models).
+# The result rows: each user with contract and company, ordered and cut to the page first, then
+# each row's active credential (contracts and auth_enforcement tables, names from the models).
+# Joined before the cut, the credentials of every user of the page's customers were read (216
+# for a page of 20: 1.5 ms), and the planner weighed five tables instead of three and two.
+# `{order_by}` names the page's columns (ROW_ORDER and KANA_ORDER), as the cut and the rows see them.
 _FOUND_SQL = (
-    "SELECT u.id, u.login_id, u.name, u.edition, u.role, c.contract_number, k.name, k.kana,"  # noqa: S608
-    " a.kind, a.serial, a.locked_at IS NOT NULL"
+    "SELECT p.id, p.login_id, p.name, p.edition, p.role, p.contract_number, p.company, p.kana,"  # noqa: S608
+    " a.kind, a.serial, a.locked_at IS NOT NULL FROM ("
+    "SELECT u.id, u.login_id, u.name, u.edition, u.role, c.contract_number, k.name AS company, k.kana,"
+    " c.customer_id, u.account_key"
     f" FROM {User._meta.db_table} u"
-    f" LEFT JOIN {Contract._meta.db_table} c ON c.id = u.contract_id"
-    f" LEFT JOIN {Customer._meta.db_table} k ON k.id = c.customer_id"
-    f" LEFT JOIN {Registration._meta.db_table} r ON r.user_id = u.id AND r.revoked_at IS NULL"
+    f" JOIN {Contract._meta.db_table} c ON c.id = u.contract_id"
+    f" JOIN {Customer._meta.db_table} k ON k.id = c.customer_id"
+    " WHERE {condition} ORDER BY {order_by}{cut}) p"
+    f" LEFT JOIN {Registration._meta.db_table} r ON r.user_id = p.id AND r.revoked_at IS NULL"
     f" LEFT JOIN {Authenticator._meta.db_table} a ON a.id = r.authenticator_id"
-    " WHERE {condition} ORDER BY {order_by}"
+    " ORDER BY {outer_order}"
 )
 # Customer users by login ID, contract number or serial (each through its unique or plain index),
 # written once like the rows: the ORM took 0.6 ms to build this union.
@@ -89,28 +96,43 @@ _SIZES_SQL = (
     f"SELECT c.customer_id, COUNT(*) FROM {User._meta.db_table} u"  # noqa: S608
     f" JOIN {Contract._meta.db_table} c ON c.id = u.contract_id WHERE {{condition}} GROUP BY c.customer_id"
 )
-KANA_ORDER = "k.kana, c.customer_id, u.account_key"
+KANA_ORDER = "kana, customer_id, account_key"
+ROW_ORDER = "account_key"
 
 
 def _found_users(
-    condition: str, params: list, order_by: str, start: int = 0, stop: int | None = None
+    condition: str, params: list, order_by: str, start: int = 0, stop: int | None = None, *, prepare: bool = True
 ) -> list[FoundUser]:
-    """Return a slice of the users meeting `condition` (SQL over u, c and k) as result rows, in one statement.
+    """Return a slice of the users meeting `condition` (SQL over u and c) as result rows, in one statement.
 
-    One row per user: at most one active registration each (a database constraint). The
-    statement is written once: built by the ORM on every search, its joins cost 0.9 ms.
+    One row per user: at most one active registration each (a database constraint), and
+    customer users only (a contract, and through it a company). The statement is written once:
+    built by the ORM on every search, its joins cost 0.9 ms. With a fixed `condition` (the
+    lists of `_in`) it is prepared once per connection on PostgreSQL (planning took 0.7-0.9 ms);
+    not with a LIKE in it, whose selectivity a generic plan cannot see.
     """
-    sql = _FOUND_SQL.format(condition=condition, order_by=order_by)
+    cut = ""
     if stop is not None:
-        sql, params = f"{sql} LIMIT %s OFFSET %s", [*params, stop - start, start]
+        cut, params = " LIMIT %s OFFSET %s", [*params, stop - start, start]
+    outer_order = ", ".join(f"p.{column.strip()}" for column in order_by.split(","))
+    sql = _FOUND_SQL.format(condition=condition, order_by=order_by, cut=cut, outer_order=outer_order)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if prepare:
+            statements.execute(connection, cursor, sql, params)
+        else:
+            cursor.execute(sql, params)
         return [FoundUser(*row[:-1], locked=bool(row[-1])) for row in cursor.fetchall()]
 
 
 def _in(column: str, ids, *, negate: bool = False) -> tuple[str, list]:
-    """Return `column IN (…)` (or NOT IN) with one parameter per id; an empty list matches nothing (NOT: everything)."""
+    """Return `column IN (…)` (or NOT IN); an empty list matches nothing (NOT: everything).
+
+    On PostgreSQL one array parameter (`= ANY`, `<> ALL`): the text stays the same whatever the
+    ids, so the statement is prepared once. Elsewhere one parameter per id.
+    """
     ids = list(ids)
+    if connection.vendor == "postgresql":
+        return (f"{column} <> ALL(%s)" if negate else f"{column} = ANY(%s)"), [ids]
     if not ids:
         return ("1 = 1" if negate else "1 = 0"), []
     return f"{column} {'NOT IN' if negate else 'IN'} ({', '.join(['%s'] * len(ids))})", ids
@@ -145,11 +167,11 @@ def search(raw: str, page: int = 1) -> SearchResult:
     if page == 1:
         # One round trip for the three exact kinds; every holder of the serial, past ones too.
         with connection.cursor() as cursor:
-            cursor.execute(_EXACT_SQL, [normalize_login_id(query), query, query.upper()])
+            statements.execute(connection, cursor, _EXACT_SQL, [normalize_login_id(query), query, query.upper()])
             exact_ids.update(pk for (pk,) in cursor.fetchall())
         if exact_ids:
             condition, params = _in("u.id", exact_ids)
-            result.exact = _found_users(f"{condition} AND u.contract_id IS NOT NULL", params, "u.account_key")
+            result.exact = _found_users(condition, params, ROW_ORDER)
     if len(query) >= MIN_PARTIAL:
         result.partial, result.has_next = _partial_page(query, page, exact_ids)
     return result
@@ -248,8 +270,11 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
             # than fetch and sort a thousand, then fetch those of the customers around the page.
             customers, customer_params = _in("c.customer_id", customer_ids)
             with connection.cursor() as cursor:
-                cursor.execute(
-                    _SIZES_SQL.format(condition=f"{customers} AND {others}"), [*customer_params, *other_params]
+                statements.execute(
+                    connection,
+                    cursor,
+                    _SIZES_SQL.format(condition=f"{customers} AND {others}"),
+                    [*customer_params, *other_params],
                 )
                 sizes = dict(cursor.fetchall())
             page_ids, skip = _customers_around(customer_ids, sizes, offset, wanted)
@@ -275,6 +300,7 @@ def _partial_page(query: str, page: int, exact_ids: set[int]) -> tuple[list, boo
         KANA_ORDER,
         offset,
         offset + wanted,
+        prepare=False,
     )
     return found[:PER_PAGE], len(found) == wanted
 
