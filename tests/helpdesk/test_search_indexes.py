@@ -116,9 +116,7 @@ def subtree(plan: str, node: str) -> str:
     lines = plan.splitlines()
     start = next(number for number, line in enumerate(lines) if node in line)
     depth = len(lines[start]) - len(lines[start].lstrip())
-    end = next(
-        (n for n in range(start + 1, len(lines)) if len(lines[n]) - len(lines[n].lstrip()) <= depth), len(lines)
-    )
+    end = next((n for n in range(start + 1, len(lines)) if len(lines[n]) - len(lines[n].lstrip()) <= depth), len(lines))
     return "\n".join(lines[start:end])
 
 
