@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.http import HttpRequest
 
+from jweboffice import statements
 from jweboffice.contracts.models import ENTRANCES, User, account_key
 from jweboffice.statements import JoinedRead
 
@@ -57,7 +58,9 @@ class EntranceBackend(ModelBackend):
 
         Every staff page asks (the help desk's decorator, the admin's menus). The statement is
         written once, in SQL both databases speak: building it with the ORM on every page cost
-        a millisecond, three times what the database takes to answer it.
+        a millisecond, three times what the database takes to answer it. On PostgreSQL it is
+        prepared once per connection: planning its four tables took 1.45 ms at 1,000,000 users
+        (on a slow evening), against 0.4 ms to run it.
         """
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
@@ -66,7 +69,7 @@ class EntranceBackend(ModelBackend):
                 perms = Permission.objects.order_by().values_list("content_type__app_label", "codename")
             else:
                 with connection.cursor() as cursor:
-                    cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                    statements.execute(connection, cursor, _permissions_sql(), [user_obj.pk, user_obj.pk])
                     perms = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in perms}
         return user_obj._perm_cache

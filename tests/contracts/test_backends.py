@@ -3,9 +3,12 @@
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jweboffice.contracts.backends import EntranceBackend
 from jweboffice.contracts.models import User
+from jweboffice.statements import statement_of
 from tests.conftest import staff_member
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +55,16 @@ def test_an_inactive_user_has_none(desk_member):
     desk_member.is_active = False
     assert EntranceBackend().get_all_permissions(desk_member) == set()
     assert Group.objects.get(name="helpdesk").permissions.exists()  # the group still has them
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_permissions_statement_is_prepared_once_per_connection(desk_member):
+    # Planning its four tables cost three times what running it does: only EXECUTE, after the first.
+    EntranceBackend().get_all_permissions(fresh(desk_member))
+    with CaptureQueriesContext(connection) as queries:
+        permissions = EntranceBackend().get_all_permissions(fresh(desk_member))
+    (statement,) = [
+        query["sql"] for query in queries.captured_queries if "auth_permission" in statement_of(query["sql"])
+    ]
+    assert statement.startswith("EXECUTE jweb_"), statement
+    assert "auth_enforcement.export_authevent" in permissions
