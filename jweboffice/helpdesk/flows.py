@@ -214,7 +214,7 @@ MAX_PAGE_CUSTOMERS = 3000
 
 # "The name or the kana contains the words" over a customer row, written once as the ORM writes
 # matching_customers (the expressions the indexes of contracts 0004 and 0005 cover): built by
-# the ORM on every search, the statement cost 0.4-0.8 ms. test_search_indexes checks both agree.
+# the ORM on every search, the statement cost 0.4-0.8 ms. test_search_pages checks both agree.
 _CONTAINS = "UPPER(name) LIKE UPPER(%s) ESCAPE '\\' OR kana LIKE %s ESCAPE '\\'"
 _CONTAINS_BIGRAMS = "jweb_bigrams(UPPER(name)) @> ARRAY[UPPER(%s)] OR jweb_bigrams(kana) @> ARRAY[%s]::text[]"
 
