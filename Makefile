@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 ## bench: every benchmark in full (PostgreSQL on 127.0.0.1:5432, or JWEB_BENCH_PG); JSON in bench/results/
-BENCHMARKS := login_throughput request_overhead helpdesk_search push_latency mandate_day
+BENCHMARKS := login_throughput http_floor request_overhead helpdesk_search push_latency mandate_day
 bench: $(STAMP)
 	for name in $(BENCHMARKS); do $(BIN)/python -m bench.$$name || exit 1; done
 

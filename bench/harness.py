@@ -98,13 +98,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2, port: int | None = None):
-    """Serve the portal with gunicorn's sync workers; yield its base URL."""
+def gunicorn(env: dict[str, str], workers: int = 2, port: int | None = None, app: str = "jweboffice.wsgi"):
+    """Serve the portal (or another WSGI `app`) with gunicorn's sync workers; yield its base URL."""
     port = port or free_port()
     process = subprocess.Popen(
         [
             GUNICORN,
-            "jweboffice.wsgi",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -6,9 +6,9 @@ One verified session requests the same protected page from two servers on one da
 with the enforcement middleware, one without it. Rounds alternate between them so that drift
 hits both alike. Targets: ≤ 1.05× the time, 0 extra queries.
 
-Queries are compared request for request by the most frequent count: once a minute the
-session's last-seen time is written (SessionTimeoutMiddleware, in both servers), one more
-query on whichever server serves that request. The table shows those too.
+Queries are compared by the highest count of at least 1 % of each server's requests: once a
+minute the session's last-seen time is written (SessionTimeoutMiddleware, in both servers),
+one more query on whichever server serves that request, a count the table shows apart.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ def typical(counts: Counter) -> int:
     return counts.most_common(1)[0][0]
 
 
+def frequent(counts: Counter, share: float = 0.01) -> int:
+    """The highest count of at least `share` of the requests (an extra query on many requests shows)."""
+    total = sum(counts.values())
+    return max(count for count, times in counts.items() if times >= share * total)
+
+
 def others(counts: Counter) -> str:
     """The other counts seen, with how many requests had each (e.g. "3×2"), or "-"."""
     usual = typical(counts)
@@ -57,7 +63,7 @@ def main() -> None:
     env = harness.prepare(DATABASE, DJANGO_SETTINGS_MODULE="bench.settings_measured")
     harness.run_in_django(env, "bench.seed", "1")
     without_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.settings_no_enforcement"}
-    table = []
+    table, queries = [], {}
     with harness.gunicorn(env, workers=1) as with_url, harness.gunicorn(without_env, workers=1) as without_url:
         enforced = Browser(with_url)
         enforced.log_in_with_totp("fx", seed.login_id(0), seed.PASSWORD, seed.seed_for(0))
@@ -65,12 +71,12 @@ def main() -> None:
         baseline.cookies = dict(enforced.cookies)  # the same verified session, on the other server
         for path in PAGES:
             timings = {"with": [], "without": []}
-            queries = {"with": Counter(), "without": Counter()}
+            counted = queries[path] = {"with": Counter(), "without": Counter()}
             for _ in range(rounds):
                 for name, browser in (("with", enforced), ("without", baseline)):
                     latencies, seen = sample(browser, path, per_round)
                     timings[name] += latencies
-                    queries[name] += seen
+                    counted[name] += seen
             mean_with, mean_without = statistics.fmean(timings["with"]), statistics.fmean(timings["without"])
             table.append(
                 {
@@ -80,16 +86,16 @@ def main() -> None:
                     "p50_ms_with": harness.percentiles(timings["with"])["p50_ms"],
                     "p50_ms_without": harness.percentiles(timings["without"])["p50_ms"],
                     "ratio": round(mean_with / mean_without, 3),
-                    "queries_with": typical(queries["with"]),
-                    "queries_without": typical(queries["without"]),
-                    "other_counts_with": others(queries["with"]),
-                    "other_counts_without": others(queries["without"]),
+                    "queries_with": typical(counted["with"]),
+                    "queries_without": typical(counted["without"]),
+                    "other_counts_with": others(counted["with"]),
+                    "other_counts_without": others(counted["without"]),
                 }
             )
     figures = {
         "worst_ratio": max(row["ratio"] for row in table),
         "target_ratio": 1.05,
-        "extra_queries": max(row["queries_with"] - row["queries_without"] for row in table),
+        "extra_queries": max(frequent(queries[path]["with"]) - frequent(queries[path]["without"]) for path in PAGES),
         "target_extra_queries": 0,
     }
     harness.report(

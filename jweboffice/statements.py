@@ -9,10 +9,11 @@ field's converters, each model with `Model.from_db`, each relation cached on its
 that `user.contract.customer` asks nothing more. Only for these hot reads; everything else
 stays with the ORM.
 
-On PostgreSQL these statements, and the session row's, are prepared once per connection
-(`execute`): PostgreSQL plans an ordinary statement anew each time, 0.2 ms for the session
-row's SELECT and 0.35–0.5 ms for the login's five-table read, several times what running them
-takes. Named prepared statements live in the database session, so the portal must reach
+On PostgreSQL these statements are prepared once per connection (`execute`), and so are the
+session row's, a staff member's permissions and the help desk's fixed statements: PostgreSQL
+plans an ordinary statement anew each time, 0.2 ms for the session row's SELECT, 0.35–0.5 ms
+for the login's five-table read and up to 1.45 ms for the permissions, several times what
+running them takes. Named prepared statements live in the database session, so the portal must reach
 PostgreSQL directly or through a pooler in session mode (not PgBouncer's transaction mode).
 """
 

@@ -60,6 +60,13 @@ def test_search_never_lists_bank_staff(helpdesk, helpdesk_user):
     assert "Nobody matches" in response.content.decode()
 
 
+def test_search_never_lists_bank_staff_by_their_serial(helpdesk, helpdesk_user, fx_user, fx_totp):
+    # The exact lookup finds every holder of a serial; only customer users reach the table.
+    serial = helpdesk_user.factor.authenticator.serial
+    assert helpdesk.get("/helpdesk/", {"q": serial}).context["result"].empty
+    assert found_ids(helpdesk.get("/helpdesk/", {"q": fx_totp.authenticator.serial})) == {"taro01"}
+
+
 def test_one_character_does_not_search_company_names(helpdesk, fx_user):
     response = helpdesk.get("/helpdesk/", {"q": "商"})
     assert response.context["result"].empty
