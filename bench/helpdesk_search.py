@@ -23,7 +23,7 @@ import random
 import time
 from urllib.parse import urlencode
 
-from bench import harness
+from bench import harness, push_seed
 from bench.client import Browser
 
 DATABASE = "jweb_bench_search"
@@ -366,13 +366,23 @@ def search(browser: Browser, query: str, page: int) -> tuple[float, int, int, st
 PARTIAL_KINDS = ("company name part", "kana part (katakana)", "kana part (hiragana)")
 
 
-def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tuple[list[dict], dict, dict]:
-    """Search one query after the other; return the table, each kind's slowest query, partial latencies by length."""
+def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tuple[list[dict], dict, dict, dict]:
+    """Search one query after the other.
+
+    Return the table, each kind's slowest query, partial latencies by length, and the CPU a
+    search cost gunicorn's workers and PostgreSQL on average (all kinds together: they run
+    interleaved). Unlike latency, CPU hardly moves when the machine is shared.
+    """
     browser = Browser(url)
     browser.log_in_with_totp("bank", STAFF_LOGIN_ID, STAFF_PASSWORD, STAFF_SEED)
     for _ in range(4):  # warm both workers (the queue page, a search that finds nobody)
         browser.request("GET", "/helpdesk/")
         search(browser, "warm-up", 1)
+    master, _ = push_seed.gunicorn_workers(url)
+    server = push_seed.CpuMeter(lambda: push_seed.gunicorn_processes(master))
+    database = push_seed.CpuMeter(lambda: push_seed.database_backends(DATABASE))
+    server.start()
+    database.start()
     latencies = {kind: [] for kind in queries}
     counts = {kind: [] for kind in queries}
     problems = dict.fromkeys(queries, 0)
@@ -396,6 +406,11 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
             slowest[kind] = max(slowest[kind], (elapsed, query, page))
             if kind in PARTIAL_KINDS:
                 by_length.setdefault(len(query), []).append(elapsed)
+    searches = sum(len(cases) for cases in latencies.values())
+    cpu = {
+        "cpu_ms_server_per_search": round(server.stop() / searches * 1000, 2),
+        "cpu_ms_postgres_per_search": round(database.stop() / searches * 1000, 2),
+    }
     table = [
         {
             "kind": kind,
@@ -406,7 +421,7 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
         for kind in queries
     ]
     browser.close()
-    return table, slowest, by_length
+    return table, slowest, by_length, cpu
 
 
 def explain(query: str, page: int) -> None:
@@ -465,7 +480,7 @@ def main() -> None:
     harness.run_in_django(env, __spec__.name, "--in-django", "staff")
     queries = pick_queries(users, samples)
     with harness.gunicorn(env, workers=2) as url:
-        table, slowest, by_length = run_searches(url, queries)
+        table, slowest, by_length, cpu = run_searches(url, queries)
     worst = max(table, key=lambda row: row["p95_ms"])
     baseline = next(row for row in table if row["kind"] == "nobody (baseline)")
     figures = {
@@ -477,6 +492,7 @@ def main() -> None:
         "meets_target": worst["p95_ms"] <= TARGET_P95_MS,
         "baseline_p50_ms": baseline["p50_ms"],
         "wrong_answers": sum(row["wrong"] for row in table),
+        **cpu,
         # pg_trgm finds no trigram in a two-character part (東京): it cannot narrow those searches.
         "partial_p95_ms_by_length": {
             str(length): harness.percentiles(latencies)["p95_ms"] for length, latencies in sorted(by_length.items())
