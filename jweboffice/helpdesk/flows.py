@@ -96,12 +96,18 @@ _SIZES_SQL = (
     f"SELECT c.customer_id, COUNT(*) FROM {User._meta.db_table} u"  # noqa: S608
     f" JOIN {Contract._meta.db_table} c ON c.id = u.contract_id WHERE {{condition}} GROUP BY c.customer_id"
 )
-KANA_ORDER = "kana, customer_id, account_key"
-ROW_ORDER = "account_key"
+KANA_ORDER = ("kana", "customer_id", "account_key")
+ROW_ORDER = ("account_key",)
 
 
 def _found_users(
-    condition: str, params: list, order_by: str, start: int = 0, stop: int | None = None, *, prepare: bool = True
+    condition: str,
+    params: list,
+    order_by: tuple[str, ...],
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    prepare: bool = True,
 ) -> list[FoundUser]:
     """Return a slice of the users meeting `condition` (SQL over u and c) as result rows, in one statement.
 
@@ -113,8 +119,8 @@ def _found_users(
     """
     cut = ""  # all of them: ordered once, outside
     if stop is not None:
-        cut, params = f" ORDER BY {order_by} LIMIT %s OFFSET %s", [*params, stop - start, start]
-    outer_order = ", ".join(f"p.{column.strip()}" for column in order_by.split(","))
+        cut, params = f" ORDER BY {', '.join(order_by)} LIMIT %s OFFSET %s", [*params, stop - start, start]
+    outer_order = ", ".join(f"p.{column}" for column in order_by)
     sql = _FOUND_SQL.format(condition=condition, cut=cut, outer_order=outer_order)
     with connection.cursor() as cursor:
         if prepare:
