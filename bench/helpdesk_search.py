@@ -1,7 +1,7 @@
 """Help-desk search at a million users: every kind of query the one search box takes, timed.
 
     .venv/bin/python -m bench.helpdesk_search [--quick] [--users N]
-    .venv/bin/python -m bench.helpdesk_search --explain 東京 [--page 5]   (on the database of the last run)
+    .venv/bin/python -m bench.helpdesk_search --explain 東京 [--page 5 [--typed]]   (on the last run's database)
 
 The data are generated in SQL (generate_series, a few statements, no ORM): customers with
 varied company names composed from kanji words, katakana brands and their readings, one FX or
@@ -9,10 +9,11 @@ domestic contract each, about ten users per customer, 80 % of them with an activ
 credential and its registration. One help-desk member logs in at the bank entrance and
 searches, one request after the other, by exact login ID, contract number and serial, and by
 part of a company name or kana (in katakana and in hiragana), and pages 1 and 5 of broad
-words, one query of each kind in turn; a search that finds nobody is the baseline (session,
-second factor, template). Target: p95 ≤ 20 ms for every kind. The X-Queries header counts
-each request's queries. A kind over the target prints the `--explain` command that shows the
-plans of its slowest search.
+words (page 5 by the Next link of page 4, as staff reach it), one query of each kind in turn;
+a search that finds nobody is the baseline (session, second factor, template). Target: p95 ≤
+20 ms for every kind. Page 5 asked for by its number in the address is timed too, for report.
+The X-Queries header counts each request's queries. A kind over the target prints the
+`--explain` command that shows the plans of its slowest search.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import html
 import random
+import re
 import time
 from urllib.parse import urlencode
 
@@ -351,12 +353,14 @@ def pick_queries(users: int, count: int) -> dict[str, list[tuple[str, str, int]]
     queries["kana part (hiragana)"] = [(word, "", 1) for word in hiragana]
     queries["broad word, page 1"] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 1) for i in range(count)]
     queries["broad word, page 5"] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 5) for i in range(count)]
+    queries[TYPED_PAGE] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 5) for i in range(count)]
     return queries
 
 
-def search(browser: Browser, query: str, page: int) -> tuple[float, int, int, str]:
+def search(browser: Browser, query: str, page: int, path: str = "") -> tuple[float, int, int, str]:
+    """Ask for one page of a search: by its `path` (a followed link), or by the page's number."""
     parameters = {"q": query, **({"page": page} if page > 1 else {})}
-    path = f"/helpdesk/?{urlencode(parameters)}"
+    path = path or f"/helpdesk/?{urlencode(parameters)}"
     started = time.perf_counter()
     status, headers, body = browser.request("GET", path)
     elapsed = time.perf_counter() - started
@@ -364,6 +368,20 @@ def search(browser: Browser, query: str, page: int) -> tuple[float, int, int, st
 
 
 PARTIAL_KINDS = ("company name part", "kana part (katakana)", "kana part (hiragana)")
+# Staff reach page 5 by the Next links of pages 1-4, which carry where each page ended; a page
+# number typed into the address has the pages before it counted out. Timed, not held to the
+# target: the page offers no way to it (its links carry the position up to page 101).
+TYPED_PAGE = "page 5 by number (report)"
+NEXT_LINK = re.compile(r'<a href="(\?[^"]+)" rel="next">')
+
+
+def follow_next_links(browser: Browser, query: str, page: int) -> str:
+    """Return the path of the page's link as the Next links of the pages before it lead there (untimed)."""
+    path = f"/helpdesk/?{urlencode({'q': query})}"
+    for _ in range(page - 1):
+        _, _, _, body = search(browser, query, 1, path)
+        path = "/helpdesk/" + html.unescape(NEXT_LINK.search(body).group(1))
+    return path
 
 
 def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tuple[list[dict], dict, dict, dict]:
@@ -383,6 +401,12 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
     database = push_seed.CpuMeter(lambda: push_seed.database_backends(DATABASE))
     server.start()
     database.start()
+    # The links to later pages, followed beforehand (the pages before them are not timed).
+    paths: dict[tuple[str, int], str] = {}
+    for kind, cases in queries.items():
+        for query, _, page in cases:
+            if page > 1 and kind != TYPED_PAGE and (query, page) not in paths:
+                paths[query, page] = follow_next_links(browser, query, page)
     latencies = {kind: [] for kind in queries}
     counts = {kind: [] for kind in queries}
     problems = dict.fromkeys(queries, 0)
@@ -395,7 +419,8 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
             if turn >= len(cases):
                 continue
             query, expected, page = cases[turn]
-            elapsed, status, count, body = search(browser, query, page)
+            path = paths.get((query, page), "") if kind != TYPED_PAGE else ""
+            elapsed, status, count, body = search(browser, query, page, path)
             latencies[kind].append(elapsed)
             counts[kind].append(count)
             found = 'class="no-results"' not in body and ("<tbody>" in body)
@@ -424,15 +449,24 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
     return table, slowest, by_length, cpu
 
 
-def explain(query: str, page: int) -> None:
-    """Print EXPLAIN (ANALYZE, BUFFERS) of every statement flows.search(query, page) runs (inside Django)."""
+def explain(query: str, page: int, typed: bool) -> None:
+    """Print EXPLAIN (ANALYZE, BUFFERS) of every statement a search's page runs (inside Django).
+
+    The page as its Next link asks for it (from where the page before ended), or `typed` by number.
+    """
     import django
 
     django.setup()
+    from urllib.parse import parse_qs
+
     from django.db import connection
 
     from jweboffice.helpdesk import flows
 
+    trail = ()
+    for before in range(1, page if not typed else 1):
+        after = parse_qs(flows.search(query, before, trail).next_link).get("after", [""])[0]
+        trail = tuple(int(pk) for pk in after.split(",") if pk)
     statements = []
 
     def capture(execute, sql, params, many, context):
@@ -440,7 +474,7 @@ def explain(query: str, page: int) -> None:
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(capture):
-        flows.search(query, page)
+        flows.search(query, page, trail)
     with connection.cursor() as cursor:
         for sql, params in statements:
             started = time.perf_counter()
@@ -456,18 +490,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run for CI (under a minute)")
     parser.add_argument("--users", type=int, help=f"customer users (default {USERS_FULL:,}, quick {USERS_QUICK:,})")
     parser.add_argument("--explain", metavar="QUERY", help="explain a search on the last run's database, run nothing")
-    parser.add_argument("--page", type=int, default=1, help="the page --explain asks for")
+    parser.add_argument("--page", type=int, default=1, help="the page --explain asks for (by the Next links)")
+    parser.add_argument("--typed", action="store_true", help="--explain the page asked for by its number")
     parser.add_argument("--in-django", choices=["staff", "explain"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_django == "staff":
         return create_staff()
     if args.in_django == "explain":
-        return explain(args.explain, args.page)
+        return explain(args.explain, args.page, args.typed)
     if args.explain:
         env = harness.server_env(DATABASE, DJANGO_SETTINGS_MODULE="bench.settings_measured")
         print(
             harness.run_in_django(
-                env, __spec__.name, "--in-django", "explain", "--explain", args.explain, "--page", str(args.page)
+                env,
+                __spec__.name,
+                "--in-django",
+                "explain",
+                "--explain",
+                args.explain,
+                "--page",
+                str(args.page),
+                *(["--typed"] if args.typed else []),
             )
         )
         return None
@@ -481,7 +524,7 @@ def main() -> None:
     queries = pick_queries(users, samples)
     with harness.gunicorn(env, workers=2) as url:
         table, slowest, by_length, cpu = run_searches(url, queries)
-    worst = max(table, key=lambda row: row["p95_ms"])
+    worst = max((row for row in table if row["kind"] != TYPED_PAGE), key=lambda row: row["p95_ms"])
     baseline = next(row for row in table if row["kind"] == "nobody (baseline)")
     figures = {
         **counts(),
@@ -507,7 +550,7 @@ def main() -> None:
         quick=args.quick,
     )
     for row in table:
-        if row["p95_ms"] > TARGET_P95_MS:
+        if row["p95_ms"] > TARGET_P95_MS and row["kind"] != TYPED_PAGE:
             elapsed, query, page = slowest[row["kind"]]
             print(f"over target: {row['kind']}; slowest {elapsed * 1000:.0f} ms for q={query!r} page={page}")
             print(f"  see: .venv/bin/python -m bench.helpdesk_search --explain {query} --page {page}")

@@ -7,7 +7,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from auth_enforcement.forms import ReasonForm
-from jweboffice.helpdesk.flows import MAX_QUERY
+from jweboffice.helpdesk.flows import MAX_QUERY, MAX_TRAIL
+
+BAD_PAGE_LINK = _("This page link is not valid. Search again.")
 
 
 class SearchForm(forms.Form):
@@ -17,7 +19,23 @@ class SearchForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
     )
-    page = forms.IntegerField(min_value=1, max_value=10_000, required=False)
+    page = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        required=False,
+        error_messages=dict.fromkeys(["invalid", "min_value", "max_value"], BAD_PAGE_LINK),
+    )
+    # Where the pages before this one ended (user ids), written by the Next links.
+    after = forms.CharField(required=False, max_length=MAX_TRAIL * 21, error_messages={"max_length": BAD_PAGE_LINK})
+
+    def clean_after(self) -> tuple[int, ...]:
+        text = self.cleaned_data["after"]
+        if not text:
+            return ()
+        parts = text.split(",")
+        if len(parts) > MAX_TRAIL or not all(part.isascii() and part.isdigit() and len(part) <= 19 for part in parts):
+            raise forms.ValidationError(BAD_PAGE_LINK, code="invalid")
+        return tuple(int(part) for part in parts)
 
 
 class ResetForm(ReasonForm):

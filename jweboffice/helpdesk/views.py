@@ -45,7 +45,8 @@ def lookup(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     context = {"form": form, "result": None, "queue": None}
     if form.is_valid() and form.cleaned_data["q"]:
-        result = context["result"] = flows.search(form.cleaned_data["q"], form.cleaned_data["page"] or 1)
+        data = form.cleaned_data
+        result = context["result"] = flows.search(data["q"], data["page"] or 1, data["after"])
         context["exact_rows"], context["partial_rows"] = _rows(result.exact), _rows(result.partial)
     elif not form.errors:
         context["queue"] = flows.queue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -91,6 +93,44 @@ def test_results_are_paginated(helpdesk, customer):
     assert len(second.context["result"].partial) == 5 and not second.context["result"].has_next
     assert found_ids(first).isdisjoint(found_ids(second))
     assert 'rel="next"' in first.content.decode()
+
+
+def link(response, rel: str) -> str:
+    """Return the path and query of the page's Next or Previous link, as a browser follows it."""
+    match = re.search(rf'<a href="(\?[^"]+)" rel="{rel}">', response.content.decode())
+    return "/helpdesk/" + html.unescape(match.group(1))
+
+
+def test_next_and_previous_links_walk_the_pages(helpdesk, customer):
+    many_users(customer, 45)
+    first = helpdesk.get("/helpdesk/", {"q": "陽商"})
+    second = helpdesk.get(link(first, "next"))
+    third = helpdesk.get(link(second, "next"))
+    assert [len(page.context["result"].partial) for page in (first, second, third)] == [20, 20, 5]
+    assert len(found_ids(first) | found_ids(second) | found_ids(third)) == 45
+    assert 'rel="next"' not in third.content.decode()
+    # The second page was found from where the first ended, not counted out.
+    assert second.context["result"].trail == (first.context["result"].partial[-1].pk,)
+    assert found_ids(helpdesk.get(link(third, "prev"))) == found_ids(second)
+    assert found_ids(helpdesk.get(link(second, "prev"))) == found_ids(first)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "2", "after": "12,abc"},
+        {"page": "2", "after": "-1"},
+        {"page": "2", "after": "１２"},  # full-width digits
+        {"page": "2", "after": ",".join(["1"] * (flows.MAX_TRAIL + 1))},
+        {"page": "0"},
+        {"page": "x"},
+    ],
+)
+def test_a_damaged_page_link_is_refused_with_a_message(helpdesk, customer, params):
+    many_users(customer, 25)
+    response = helpdesk.get("/helpdesk/", {"q": "陽商", **params})
+    assert response.status_code == 200 and response.context["result"] is None
+    assert "This page link is not valid. Search again." in response.content.decode()
 
 
 def count_queries(client, path: str, params: dict) -> int:

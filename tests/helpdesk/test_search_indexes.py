@@ -118,6 +118,26 @@ def test_a_page_reads_its_customers_users_through_indexes(many_customers, no_seq
     assert "registration" not in subtree(users[-1], "->  Limit"), users[-1]
 
 
+@pytest.mark.parametrize("plans_kept", ["force_custom_plan", "force_generic_plan"])
+def test_a_page_from_its_next_link_starts_at_its_position_through_indexes(many_customers, no_seq_scan, plans_kept):
+    # Where page 1 ended, then the customers from there in kana order and their users after it:
+    # each through an index, and no customer before the position read.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        cursor.execute("SET LOCAL enable_material = off; SET LOCAL enable_sort = off")
+        cursor.execute(f"SET LOCAL plan_cache_mode = {plans_kept}")
+    statements._prepared[connection.connection] = None
+    trail = (flows.search("株式会社").partial[-1].pk,)
+    position, walk, users = plans(flows.search, "株式会社", 2, trail, reading=("WHERE u.id =", "walked", "= ANY"))
+    assert "Index Scan using contracts_user_pkey" in position, position
+    walked = subtree(walk, "Subquery Scan on walked")
+    assert "customer_kana_order" in walked and "Index Cond: (ROW(kana, id) >= ROW(" in walked, walk
+    conditions = [line for line in users.splitlines() if "Index Cond:" in line]
+    assert any("customer_id = ANY" in line for line in conditions), users
+    # Only the users of the page's customers are compared with the position.
+    assert "c.customer_id, (u.account_key)::text) > ROW(" in users and "Seq Scan" not in users, users
+
+
 def subtree(plan: str, node: str) -> str:
     """Return the lines of `plan` from its first `node` to the end of that node's children."""
     lines = plan.splitlines()

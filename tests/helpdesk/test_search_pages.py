@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 from django.db.models import Q
 
 from jweboffice.contracts.models import Contract, Customer, Edition, User
 from jweboffice.helpdesk import flows
+from jweboffice.statements import statement_of
 from tests.conftest import add_users
 
 # (name, kana, users): kana order is the order of the results. 「株式会社」 is in every name,
@@ -53,13 +56,13 @@ def ways(monkeypatch) -> list[str]:
     taken = []
     walk, sort = flows._walk_kana_order, flows._sort_matches
 
-    def walk_kana_order(query, rows, count):
+    def walk_kana_order(query, rows, count, start=None):
         taken.append("walk on" if rows == flows.WHOLE_ORDER else "walk")
-        return walk(query, rows, count)
+        return walk(query, rows, count, start)
 
-    def sort_matches(query, count):
+    def sort_matches(query, count, start=None):
         taken.append("sort")
-        return sort(query, count)
+        return sort(query, count, start)
 
     monkeypatch.setattr(flows, "_walk_kana_order", walk_kana_order)
     monkeypatch.setattr(flows, "_sort_matches", sort_matches)
@@ -78,23 +81,88 @@ def ways(monkeypatch) -> list[str]:
         ("abc", 1000, 3000, ["sort"]),  # Latin letters: through the indexes; user abc (exact) not repeated
     ],
 )
-def test_pages_are_those_of_one_ordered_query(companies, ways, monkeypatch, words, walk_rows, sort_limit, way):
+@pytest.mark.parametrize("follow", ["page numbers", "next links"])
+def test_pages_are_those_of_one_ordered_query(companies, ways, monkeypatch, words, walk_rows, sort_limit, way, follow):
     monkeypatch.setattr(flows, "WALK_ROWS", walk_rows)
     monkeypatch.setattr(flows, "WALK_RATIO", 1)
     monkeypatch.setattr(flows, "SORT_LIMIT", sort_limit)
-    page, pages = 1, []
+    exact_ids = {user.pk for user in flows.search(words).exact}  # listed on page 1, left out of every page
+    page, trail, pages = 1, (), []
     while True:
         ways.clear()
-        result = flows.search(words, page)
-        exact_ids = {user.pk for user in result.exact}
+        result = flows.search(words, page, trail)
         assert ([user.pk for user in result.partial], result.has_next) == one_ordered_query(words, page, exact_ids)
-        assert ways[: len(way)] == way, (page, ways)
+        if page == 1 or follow == "page numbers":  # from a position, fewer matches are left to sort
+            assert ways[: len(way)] == way, (page, ways)
         pages.append(result.partial)
         if not result.has_next:
             break
-        page += 1
+        page, trail = next_page(result) if follow == "next links" else (page + 1, ())
+        assert page == result.page + 1
     assert len(pages) > 1 and pages[-1]
     assert flows.search(words, page + 1).partial == []
+
+
+def next_page(result: flows.SearchResult, link: str = "next") -> tuple[int, tuple[int, ...]]:
+    """Return the page number and trail a result's Next (or Previous) link asks for."""
+    parameters = parse_qs(result.next_link if link == "next" else result.previous_link)
+    assert parameters["q"] == [result.query]
+    after = parameters.get("after", [""])[0]
+    return int(parameters["page"][0]), tuple(int(pk) for pk in after.split(",") if pk)
+
+
+def test_a_page_reached_by_its_next_link_counts_out_no_page_before(companies, ways, django_assert_max_num_queries):
+    # Page 5 by its number: the customers of five pages found and their users counted, then
+    # the page cut out of them. By the Next link of page 4: found from where page 4 ended.
+    trail, numbered = (), []
+    for page in range(1, 6):
+        result = flows.search("株式会社", page, trail)
+        numbered = flows.search("株式会社", page)
+        assert result.partial == numbered.partial and result.has_next == numbered.has_next
+        page, trail = next_page(result)
+    ways.clear()
+    with django_assert_max_num_queries(4) as queries:  # exact kinds, position, walk, page's users
+        result = flows.search("株式会社", 6, trail)
+    assert len(trail) == 5 and result.trail == trail
+    assert not any("GROUP BY" in statement_of(query["sql"]) for query in queries.captured_queries)
+    assert ways == ["walk"]
+    assert [user.pk for user in result.partial] == one_ordered_query("株式会社", 6, set())[0]
+
+
+def test_previous_links_lead_back_to_the_same_pages(companies, ways):
+    trail, seen = (), {}
+    for page in range(1, 5):
+        result = flows.search("株式会社", page, trail)
+        seen[page] = [user.pk for user in result.partial]
+        if page > 1:
+            back, back_trail = next_page(result, "previous")
+            assert back == page - 1 and back_trail == trail[:-1]
+            assert [user.pk for user in flows.search("株式会社", back, back_trail).partial] == seen[page - 1]
+        page, trail = next_page(result)
+
+
+@pytest.mark.parametrize(
+    "trail",
+    [
+        (10**9,),  # nobody
+        (1, 2),  # two pages before page 2
+    ],
+)
+def test_a_trail_that_does_not_lead_to_the_page_counts_it_out(companies, trail):
+    # Typed or stale: the page is found by its number, and its links by number too.
+    result = flows.search("株式会社", 2, trail)
+    assert [user.pk for user in result.partial] == one_ordered_query("株式会社", 2, set())[0]
+    assert result.trail == () and "after" not in parse_qs(result.next_link)
+
+
+def test_next_links_stop_carrying_the_trail_when_it_grows_too_long(companies, monkeypatch):
+    monkeypatch.setattr(flows, "MAX_TRAIL", 2)
+    trail = ()
+    for page in range(1, 4):
+        result = flows.search("株式会社", page, trail)
+        page, trail = next_page(result)
+    assert page == 4 and trail == ()  # page 4 is counted out
+    assert [user.pk for user in flows.search("株式会社", 4).partial] == one_ordered_query("株式会社", 4, set())[0]
 
 
 def test_customers_without_users_are_passed_over(companies, ways):
