@@ -71,20 +71,25 @@ def ways(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("words", "walk_rows", "sort_limit", "way"),
+    ("words", "walk_rows", "walk_on_rows", "sort_limit", "way"),
     [
-        ("株式会社", 1000, 3000, ["walk"]),  # dense: found among the first customers in kana order
-        ("とうきよう", 0, 3000, ["walk", "sort"]),  # at the end of the kana order: through the indexes
-        ("東京", 0, 3000, ["walk", "sort"]),  # two characters: the bigram indexes on PostgreSQL
-        ("東京", 0, 5, ["walk", "sort", "walk on"]),  # too many to sort: walk the kana order on
-        ("商事", 0, 3000, ["walk", "sort"]),
-        ("abc", 1000, 3000, ["sort"]),  # Latin letters: through the indexes; user abc (exact) not repeated
+        ("株式会社", 1000, 0, 3000, ["walk"]),  # dense: found among the first customers in kana order
+        ("とうきよう", 0, 0, 3000, ["walk", "sort"]),  # at the end of the kana order: through the indexes
+        ("東京", 0, 0, 3000, ["walk", "sort"]),  # two characters: the bigram indexes on PostgreSQL
+        ("東京", 0, 0, 5, ["walk", "sort", "walk on"]),  # too many to sort: walk the kana order on
+        ("商事", 0, 0, 3000, ["walk", "sort"]),
+        ("商事", 8, 2000, 3000, ["walk", "walk"]),  # once in the first 8 customers: walked on to the rest
+        ("商事", 8, 10, 3000, ["walk", "sort"]),  # the rest too far for its density: sorted
+        ("abc", 1000, 0, 3000, ["sort"]),  # Latin letters: through the indexes; user abc (exact) not repeated
     ],
 )
 @pytest.mark.parametrize("follow", ["page numbers", "next links"])
-def test_pages_are_those_of_one_ordered_query(companies, ways, monkeypatch, words, walk_rows, sort_limit, way, follow):
+def test_pages_are_those_of_one_ordered_query(
+    companies, ways, monkeypatch, words, walk_rows, walk_on_rows, sort_limit, way, follow
+):
     monkeypatch.setattr(flows, "WALK_ROWS", walk_rows)
     monkeypatch.setattr(flows, "WALK_RATIO", 1)
+    monkeypatch.setattr(flows, "WALK_ON_ROWS", walk_on_rows)
     monkeypatch.setattr(flows, "SORT_LIMIT", sort_limit)
     exact_ids = {user.pk for user in flows.search(words).exact}  # listed on page 1, left out of every page
     page, trail, pages = 1, (), []
@@ -208,8 +213,9 @@ def test_a_search_that_finds_nobody_asks_twice(companies, django_assert_num_quer
         assert flows.search("zq000001").empty
 
 
-def test_a_page_of_a_word_asks_at_most_four_times(companies, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):  # exact kinds, the walk, the indexes' matches, the page's users
+def test_a_page_of_a_word_asks_at_most_five_times(companies, django_assert_max_num_queries):
+    # Exact kinds, the walk, the walk on from its last match, the indexes' matches, the page's users.
+    with django_assert_max_num_queries(5):
         assert flows.search("商事").partial
 
 
@@ -227,4 +233,4 @@ def test_the_written_statements_find_what_the_orm_finds(companies, words):
     expected = list(flows.matching_customers(words).order_by("kana", "id").values_list("id", flat=True))
     assert expected or words == "%純"  # 「純%」 does not contain 「%純」
     assert flows._sort_matches(words, 100) == expected
-    assert flows._walk_kana_order(words, flows.WHOLE_ORDER, 100) == expected
+    assert [pk for pk, _ in flows._walk_kana_order(words, flows.WHOLE_ORDER, 100)] == expected
