@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import get_script_prefix, reverse, set_script_prefix
 
 from auth_enforcement.models import Authenticator, AuthEvent, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
@@ -99,6 +100,22 @@ def link(response, rel: str) -> str:
     """Return the path and query of the page's Next or Previous link, as a browser follows it."""
     match = re.search(rf'<a href="(\?[^"]+)" rel="{rel}">', response.content.decode())
     return "/helpdesk/" + html.unescape(match.group(1))
+
+
+@pytest.mark.parametrize("prefix", ["/", "/jweb/"])
+def test_each_row_links_to_the_users_card(helpdesk, customer, prefix):
+    many_users(customer, 12, start=95)  # ids of one and two digits, and more
+    before = get_script_prefix()
+    set_script_prefix(prefix)  # the portal served under a path (gunicorn's SCRIPT_NAME, a proxy's)
+    try:
+        response = helpdesk.get("/helpdesk/", {"q": "陽商"})
+        users = response.context["result"].partial
+        expected = [reverse("helpdesk:card", args=[user.pk]) for user in users]
+    finally:
+        set_script_prefix(before)
+    links = re.findall(r'<th scope="row"><a href="([^"]+)">', response.content.decode())
+    assert links == expected and len(links) == 12
+    assert all(link.startswith(f"{prefix}helpdesk/users/") for link in links)
 
 
 def test_next_and_previous_links_walk_the_pages(helpdesk, customer):
