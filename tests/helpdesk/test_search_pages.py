@@ -234,3 +234,16 @@ def test_the_written_statements_find_what_the_orm_finds(companies, words):
     assert expected or words == "%純"  # 「純%」 does not contain 「%純」
     assert flows._sort_matches(words, 100) == expected
     assert [pk for pk, _ in flows._walk_kana_order(words, flows.WHOLE_ORDER, 100)] == expected
+
+
+def test_found_users_read_the_same_by_key_as_by_attribute(companies):
+    # Templates try person["login_id"] before person.login_id.
+    (found, *_) = flows.search("株式会社").partial
+    assert [found[name] for name in ("pk", "login_id", "company", "kana")] == [
+        found.pk,
+        found.login_id,
+        found.company,
+        found.kana,
+    ]
+    with pytest.raises(AttributeError):
+        found["password"]
