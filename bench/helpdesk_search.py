@@ -396,17 +396,17 @@ def run_searches(url: str, queries: dict[str, list[tuple[str, str, int]]]) -> tu
     for _ in range(4):  # warm both workers (the queue page, a search that finds nobody)
         browser.request("GET", "/helpdesk/")
         search(browser, "warm-up", 1)
-    master, _ = push_seed.gunicorn_workers(url)
-    server = push_seed.CpuMeter(lambda: push_seed.gunicorn_processes(master))
-    database = push_seed.CpuMeter(lambda: push_seed.database_backends(DATABASE))
-    server.start()
-    database.start()
-    # The links to later pages, followed beforehand (the pages before them are not timed).
+    # The links to later pages, followed beforehand (the pages before them are neither timed nor metered).
     paths: dict[tuple[str, int], str] = {}
     for kind, cases in queries.items():
         for query, _, page in cases:
             if page > 1 and kind != TYPED_PAGE and (query, page) not in paths:
                 paths[query, page] = follow_next_links(browser, query, page)
+    master, _ = push_seed.gunicorn_workers(url)
+    server = push_seed.CpuMeter(lambda: push_seed.gunicorn_processes(master))
+    database = push_seed.CpuMeter(lambda: push_seed.database_backends(DATABASE))
+    server.start()
+    database.start()
     latencies = {kind: [] for kind in queries}
     counts = {kind: [] for kind in queries}
     problems = dict.fromkeys(queries, 0)

@@ -67,7 +67,10 @@ class FoundUser:
     def __getitem__(self, name: str):
         # A template looks `person.login_id` up as person["login_id"] first, and as an attribute
         # only once that raised: nine exceptions a row. A page of 20 takes 4 % fewer instructions.
-        return getattr(self, name)
+        try:
+            return getattr(self, name)
+        except (AttributeError, TypeError):
+            raise KeyError(name) from None
 
 
 # The result rows: each user with contract and company, ordered and cut to the page first, then
@@ -380,7 +383,9 @@ def _partial_page(query: str, page: int, exact_ids: set[int], position: tuple | 
     others, other_params = _in("u.id", exact_ids, negate=True)  # the exact matches are listed above
     start = None
     if position:
-        start = position[:2]  # from the customer of the user before, whose next users may open the page
+        # From the customer of the user before, whose next users may open the page; it may have
+        # none left (the page before ended on its last user): one customer more.
+        start, count = position[:2], wanted + 1
         others, other_params = f"{others} AND {_AFTER_POSITION}", [*other_params, *position]
     while count <= MAX_PAGE_CUSTOMERS:
         customer_ids = first_matching_customers(query, count, start)

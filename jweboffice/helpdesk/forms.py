@@ -10,6 +10,7 @@ from auth_enforcement.forms import ReasonForm
 from jweboffice.helpdesk.flows import MAX_QUERY, MAX_TRAIL
 
 BAD_PAGE_LINK = _("This page link is not valid. Search again.")
+MAX_ID = 2**63 - 1
 
 
 class SearchForm(forms.Form):
@@ -26,7 +27,11 @@ class SearchForm(forms.Form):
         error_messages=dict.fromkeys(["invalid", "min_value", "max_value"], BAD_PAGE_LINK),
     )
     # Where the pages before this one ended (user ids), written by the Next links.
-    after = forms.CharField(required=False, max_length=MAX_TRAIL * 21, error_messages={"max_length": BAD_PAGE_LINK})
+    after = forms.CharField(
+        required=False,
+        max_length=MAX_TRAIL * 21,
+        error_messages=dict.fromkeys(["max_length", "null_characters_not_allowed"], BAD_PAGE_LINK),
+    )
 
     def clean_after(self) -> tuple[int, ...]:
         text = self.cleaned_data["after"]
@@ -35,7 +40,10 @@ class SearchForm(forms.Form):
         parts = text.split(",")
         if len(parts) > MAX_TRAIL or not all(part.isascii() and part.isdigit() and len(part) <= 19 for part in parts):
             raise forms.ValidationError(BAD_PAGE_LINK, code="invalid")
-        return tuple(int(part) for part in parts)
+        ids = tuple(int(part) for part in parts)
+        if max(ids) > MAX_ID:  # beyond a bigint: no user's id, and the database would refuse it
+            raise forms.ValidationError(BAD_PAGE_LINK, code="invalid")
+        return ids
 
 
 class ResetForm(ReasonForm):

@@ -1,6 +1,8 @@
 import functools
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -29,3 +31,9 @@ def _layout(prefix: str, urlconf: str | None) -> dict[str, str]:
         "notice": reverse("portal:notice", urlconf=urlconf),
         "stylesheet": static("css/portal.css"),
     }
+
+
+@receiver(setting_changed)
+def _forget_layout(**kwargs) -> None:
+    """Work the links out afresh when a test changes the settings (STATIC_URL, STORAGES, ...)."""
+    _layout.cache_clear()

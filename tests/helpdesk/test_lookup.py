@@ -139,15 +139,25 @@ def test_next_and_previous_links_walk_the_pages(helpdesk, customer):
         {"page": "2", "after": "-1"},
         {"page": "2", "after": "１２"},  # full-width digits
         {"page": "2", "after": ",".join(["1"] * (flows.MAX_TRAIL + 1))},
+        {"page": "2", "after": str(2**63)},  # beyond any id the database holds
+        {"page": "3", "after": f"1,{10**19 - 1}"},  # in the trail: a Previous link would carry it
+        {"page": "2", "after": "1\x002"},
         {"page": "0"},
         {"page": "x"},
     ],
 )
 def test_a_damaged_page_link_is_refused_with_a_message(helpdesk, customer, params):
+    # No 500, no results, no queue: the message only.
     many_users(customer, 25)
     response = helpdesk.get("/helpdesk/", {"q": "陽商", **params})
     assert response.status_code == 200 and response.context["result"] is None
     assert "This page link is not valid. Search again." in response.content.decode()
+
+
+def test_the_largest_id_is_a_page_link_like_any_other(helpdesk, customer):
+    many_users(customer, 25)
+    response = helpdesk.get("/helpdesk/", {"q": "陽商", "page": "2", "after": str(2**63 - 1)})
+    assert len(response.context["result"].partial) == 5  # nobody has it: page 2 counted out
 
 
 def count_queries(client, path: str, params: dict) -> int:

@@ -125,10 +125,13 @@ def test_a_page_from_its_next_link_starts_at_its_position_through_indexes(many_c
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute("SET LOCAL enable_material = off; SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")  # a few rows sort cheaply: can it go unsorted?
         cursor.execute(f"SET LOCAL plan_cache_mode = {plans_kept}")
     statements._prepared[connection.connection] = None
     trail = (flows.search("株式会社").partial[-1].pk,)
-    position, walk, users = plans(flows.search, "株式会社", 2, trail, reading=("WHERE u.id =", "walked", "= ANY"))
+    # (With 20 customers left, the walk runs to the end of the table, then on and a sort: the
+    # first walk and the last statement, the page's users, are the ones to look at.)
+    position, walk, *_, users = plans(flows.search, "株式会社", 2, trail, reading=("WHERE u.id =", "walked", "= ANY"))
     assert "Index Scan using contracts_user_pkey" in position, position
     walked = subtree(walk, "Subquery Scan on walked")
     assert "customer_kana_order" in walked and "Index Cond: (ROW(kana, id) >= ROW(" in walked, walk

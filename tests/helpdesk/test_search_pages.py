@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from urllib.parse import parse_qs
 
 import pytest
@@ -134,6 +135,19 @@ def test_a_page_reached_by_its_next_link_counts_out_no_page_before(companies, wa
     assert [user.pk for user in result.partial] == one_ordered_query("株式会社", 6, set())[0]
 
 
+def test_a_next_link_asks_once_when_each_customer_has_one_user(db, django_assert_max_num_queries):
+    # The page before ended on its customer's last user: that customer opens the next page's
+    # customers with none left, and one customer more keeps the page from coming back short.
+    for number in range(50):
+        customer = Customer.objects.create(name=f"株式会社{number}", kana=f"カ{number:02d}", cif_number=f"{number:07d}")
+        contract = Contract.objects.create(customer=customer, edition=Edition.FX, contract_number=f"F-{number:07d}")
+        add_users(contract, 1, start=number)
+    page, trail = next_page(flows.search("株式会社"))
+    with django_assert_max_num_queries(4):  # exact kinds, position, walk, the page's users
+        result = flows.search("株式会社", page, trail)
+    assert [user.pk for user in result.partial] == one_ordered_query("株式会社", 2, set())[0]
+
+
 def test_previous_links_lead_back_to_the_same_pages(companies, ways):
     trail, seen = (), {}
     for page in range(1, 5):
@@ -245,5 +259,72 @@ def test_found_users_read_the_same_by_key_as_by_attribute(companies):
         found.company,
         found.kana,
     ]
-    with pytest.raises(AttributeError):
+    with pytest.raises(KeyError):
         found["password"]
+
+
+def varied_customers(seed: int) -> None:
+    """Sixty customers with shared kana (ties), none to five users, some in both editions."""
+    rng = random.Random(seed)
+    kanas = ["アイ", "アオ", "アオ", "カキ", "カキ", "カキ", "サシ", "ソウ", "ソウ", "トウ"]
+    for number in range(60):
+        trade = rng.choice(["シヨウジ", "ブツサン"])
+        customer = Customer.objects.create(
+            name=f"{'商事' if trade == 'シヨウジ' else '物産'}{number}株式会社",
+            kana=f"{rng.choice(kanas)}{trade}(カ",
+            cif_number=f"{number:07d}",
+        )
+        for edition in rng.sample([Edition.FX, Edition.DOMESTIC], rng.choice([1, 1, 2])):
+            contract = Contract.objects.create(
+                customer=customer, edition=edition, contract_number=f"{edition[0].upper()}-{number:07d}"
+            )
+            for _ in range(rng.choice([0, 0, 1, 1, 2, 3, 5])):
+                login_id = f"u{rng.randrange(10**9):09d}"
+                User.objects.create(
+                    login_id=login_id,
+                    account_key=f"{edition}:{login_id}",
+                    edition=edition,
+                    contract=contract,
+                    role=User.Role.STAFF,
+                    password="!",
+                )
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(
+    ("walk_rows", "walk_on_rows", "sort_limit", "max_customers"),
+    [(1000, 2000, 3000, 3000), (2, 3, 3000, 3000), (0, 0, 2, 3000), (1, 5, 3000, 10)],
+)
+@pytest.mark.parametrize("words", ["商事", "カキ"])
+@pytest.mark.parametrize("exact", [False, True])
+def test_next_links_numbers_and_previous_links_give_the_same_pages(
+    db, monkeypatch, seed, walk_rows, walk_on_rows, sort_limit, max_customers, words, exact
+):
+    # Found by review with a wider version of this test: every way to a page, every path through
+    # the walk, the walk on, the sort and the far pages' single query, over ties in kana,
+    # customers without users and customers whose users are exact matches (one in three).
+    varied_customers(seed)
+    if exact:
+        monkeypatch.setattr(flows, "_EXACT_SQL", flows._EXACT_SQL.replace("login_id = %s", "id % 3 = 0 AND %s <> ''"))
+    for name, value in [("PER_PAGE", 3), ("WALK_ROWS", walk_rows), ("WALK_RATIO", 1), ("WALK_ON_ROWS", walk_on_rows)]:
+        monkeypatch.setattr(flows, name, value)
+    monkeypatch.setattr(flows, "SORT_LIMIT", sort_limit)
+    monkeypatch.setattr(flows, "MAX_PAGE_CUSTOMERS", max_customers)
+    exact_ids = {user.pk for user in flows.search(words).exact}
+    assert bool(exact_ids) == exact
+    page, trail, seen = 1, (), {}
+    while True:
+        result = flows.search(words, page, trail)
+        found = ([user.pk for user in result.partial], result.has_next)
+        assert found == one_ordered_query(words, page, exact_ids), (page, trail)
+        numbered = flows.search(words, page)
+        assert ([user.pk for user in numbered.partial], numbered.has_next) == found
+        seen[page] = found[0]
+        if page > 1:
+            back, back_trail = next_page(result, "previous")
+            assert [user.pk for user in flows.search(words, back, back_trail).partial] == seen[back]
+        if not result.has_next:
+            break
+        page, trail = next_page(result)
+        assert len(trail) == page - 1
+    assert page > 2
