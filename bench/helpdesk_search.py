@@ -353,7 +353,7 @@ def pick_queries(users: int, count: int) -> dict[str, list[tuple[str, str, int]]
     queries["kana part (hiragana)"] = [(word, "", 1) for word in hiragana]
     queries["broad word, page 1"] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 1) for i in range(count)]
     queries["broad word, page 5"] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 5) for i in range(count)]
-    queries[TYPED_PAGE] = [(BROAD_WORDS[i % len(BROAD_WORDS)], "", 5) for i in range(count)]
+    queries[TYPED_PAGE] = list(queries["broad word, page 5"])  # the same pages, by number
     return queries
 
 

@@ -190,7 +190,7 @@ class SearchResult:
     @property
     def next_link(self) -> str:
         """The query string of the next page: where it starts, and where the pages before it did."""
-        known = self.page == 1 or len(self.trail) == self.page - 1
+        known = len(self.trail) == self.page - 1  # reached by Next links (page 1: by none)
         return self._link(self.page + 1, (*self.trail, self.partial[-1].pk) if known and self.partial else ())
 
     @property

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.urls import get_script_prefix, reverse, set_script_prefix
+from django.test.utils import CaptureQueriesContext, override_script_prefix
+from django.urls import reverse
 
 from auth_enforcement.models import Authenticator, AuthEvent, Registration
 from jweboffice.contracts.models import Contract, Customer, Edition, User
@@ -105,14 +105,10 @@ def link(response, rel: str) -> str:
 @pytest.mark.parametrize("prefix", ["/", "/jweb/"])
 def test_each_row_links_to_the_users_card(helpdesk, customer, prefix):
     many_users(customer, 12, start=95)  # ids of one and two digits, and more
-    before = get_script_prefix()
-    set_script_prefix(prefix)  # the portal served under a path (gunicorn's SCRIPT_NAME, a proxy's)
-    try:
+    with override_script_prefix(prefix):  # the portal served under a path (gunicorn's SCRIPT_NAME, a proxy's)
         response = helpdesk.get("/helpdesk/", {"q": "陽商"})
         users = response.context["result"].partial
         expected = [reverse("helpdesk:card", args=[user.pk]) for user in users]
-    finally:
-        set_script_prefix(before)
     links = re.findall(r'<th scope="row"><a href="([^"]+)">', response.content.decode())
     assert links == expected and len(links) == 12
     assert all(link.startswith(f"{prefix}helpdesk/users/") for link in links)

@@ -1,6 +1,7 @@
 import pytest
 from django.templatetags.static import static
-from django.urls import get_script_prefix, reverse, set_script_prefix
+from django.test.utils import override_script_prefix
+from django.urls import reverse
 
 from tests.conftest import log_in_with_totp, register_totp
 
@@ -78,9 +79,7 @@ def test_plain_http_is_redirected_to_https(db):
 @pytest.mark.parametrize("prefix", ["/", "/jweb/"])
 def test_the_layouts_links_are_those_url_and_static_give(fx_client, prefix):
     # Worked out once per script prefix (jweboffice.portal.context_processors), not on each page.
-    before = get_script_prefix()
-    set_script_prefix(prefix)  # the portal served under a path (gunicorn's SCRIPT_NAME, a proxy's)
-    try:
+    with override_script_prefix(prefix):  # the portal served under a path (gunicorn's SCRIPT_NAME, a proxy's)
         page = fx_client.get("/home/").content.decode()
         expected = {
             f'<link rel="stylesheet" href="{static("css/portal.css")}">',
@@ -89,7 +88,5 @@ def test_the_layouts_links_are_those_url_and_static_give(fx_client, prefix):
             f'<form method="post" action="{reverse("set_language")}"',
             f'<p><a href="{reverse("portal:notice")}">',
         }
-    finally:
-        set_script_prefix(before)
     assert {html for html in expected if html not in page} == set()
     assert f'href="{prefix}notice/"' in page
