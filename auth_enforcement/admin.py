@@ -110,6 +110,11 @@ class AuthenticatorAdmin(BankTokenAdminMixin, AuditedAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    # A credential ends by revocation (a reason, an audit line, a mail, the sessions ended);
+    # deleting its row would end it with none of these, and lose what the trail refers to.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     @admin.action(description=_("Unlock the selected authenticators"), permissions=["change"])
     def unlock(self, request, queryset):
         reason, page = ask_reason(self, request, queryset, _("Unlock the selected authenticators"))
@@ -152,6 +157,9 @@ class RegistrationAdmin(AuditedAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # as for credentials: a factor is reset (with a reason), never deleted
 
 
 @admin.register(AuthEvent)

@@ -114,6 +114,18 @@ def test_nobody_resets_their_own_factor_in_the_admin(officer, bank_admin):
     assert Registration.objects.for_login(bank_admin) is not None
 
 
+@pytest.mark.parametrize("model", ["registration", "authenticator"])
+def test_no_officer_deletes_a_factor_in_the_admin(officer, fx_user, fx_totp, model):
+    # Deleting would end the factor without a reason, a reset line, a mail or the sessions ended.
+    pk = fx_totp.pk if model == "registration" else fx_totp.authenticator_id
+    listing = f"/admin/auth_enforcement/{model}/"
+    assert officer.get(f"{listing}{pk}/delete/").status_code == 403
+    officer.post(listing, {"action": "delete_selected", ACTION_CHECKBOX_NAME: [pk], "post": "yes"})
+    assert "delete_selected" not in officer.get(listing).content.decode()
+    assert Registration.objects.for_login(fx_user) == fx_totp
+    assert not AuthEvent.objects.filter(details__action="deleted").exists()
+
+
 def test_unlock_action_with_a_reason(officer, fx_user, fx_totp, settings):
     for _ in range(settings.JWEB_LOCK_AFTER_FAILURES):
         fx_totp.authenticator.record_failure()
