@@ -281,13 +281,20 @@ def reset_factor(request: HttpRequest, user, *, reason: str, via: str, **details
     )
 
 
-def unlock_factor(request: HttpRequest, user, *, reason: str, via: str) -> bool:
-    """Unlock the credential a user logs in with; False if they have none."""
+def unlock_login(request: HttpRequest, user, *, reason: str, via: str) -> list[str]:
+    """Lift what keeps a user from logging in: the lock of wrong passwords, their credential's lock.
+
+    Returns what was lifted ("password", "factor"); each is audited and mailed to the user.
+    """
+    lifted = []
+    if user.clear_password_failures():
+        record(AuthEvent.Kind.PASSWORD_UNLOCKED, request, subject=user, reason=reason, via=via)
+        lifted.append("password")
     registration = Registration.objects.for_login(user)
-    if registration is None:
-        return False
-    unlock_authenticator(request, registration.authenticator, reason=reason, via=via)
-    return True
+    if registration is not None and registration.authenticator.is_locked:
+        unlock_authenticator(request, registration.authenticator, reason=reason, via=via)
+        lifted.append("factor")
+    return lifted
 
 
 def reprove_with_code(request: HttpRequest, registration: Registration, code: str) -> bool:

@@ -428,6 +428,8 @@ class AuthEvent(models.Model):
         FACTOR_FAILED = "factor_failed", _("second factor refused")
         LOCKED = "locked", _("authenticator locked")
         UNLOCKED = "unlocked", _("authenticator unlocked")
+        PASSWORD_LOCKED = "password_locked", _("account locked: too many wrong passwords")
+        PASSWORD_UNLOCKED = "password_unlocked", _("account unlocked (password)")
         ENROLLMENT_STARTED = "enrollment_started", _("enrollment started")
         ENROLLED = "enrolled", _("enrollment completed")
         ENROLLMENT_FAILED = "enrollment_failed", _("enrollment code refused")

@@ -22,6 +22,8 @@ SUBJECTS = {
     AuthEvent.Kind.LOST: "【JWEBOFFICE】認証デバイスの失効 / Authenticator revoked",
     AuthEvent.Kind.LOCKED: "【JWEBOFFICE】認証デバイスのロック / Authenticator locked",
     AuthEvent.Kind.UNLOCKED: "【JWEBOFFICE】認証デバイスのロック解除 / Authenticator unlocked",
+    AuthEvent.Kind.PASSWORD_LOCKED: "【JWEBOFFICE】ログインのロック / Login locked",
+    AuthEvent.Kind.PASSWORD_UNLOCKED: "【JWEBOFFICE】ログインのロック解除 / Login unlocked",
     AuthEvent.Kind.RESET: "【JWEBOFFICE】追加認証の登録解除 / Second factor reset",
     AuthEvent.Kind.PUSH_NOT_ME: "【JWEBOFFICE】ご本人以外のログイン操作の可能性 / A login you did not make",
 }

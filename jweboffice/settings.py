@@ -216,6 +216,10 @@ JWEB_MANDATE_WARNING_DAYS = env_int("JWEB_MANDATE_WARNING_DAYS", 60, minimum=0, 
 # Consecutive wrong codes before the credential locks until bank staff clear it
 # (NIST SP 800-63B r4 §3.2.2 allows at most 100).
 JWEB_LOCK_AFTER_FAILURES = env_int("JWEB_LOCK_AFTER_FAILURES", 10, minimum=1, maximum=100)
+# Consecutive wrong passwords before the account locks until bank staff or the service manager
+# clear it (the same limit): a user not yet registered could otherwise be guessed into and
+# register the guesser's own factor. Locked, the login answers as for a wrong password.
+JWEB_PASSWORD_LOCK_AFTER = env_int("JWEB_PASSWORD_LOCK_AFTER", 10, minimum=1, maximum=100)
 # django-otp's growing delay: after n failures, wait factor * 2^(n-1) seconds.
 JWEB_THROTTLE_FACTOR = env_int("JWEB_THROTTLE_FACTOR", 1, minimum=0, maximum=60)
 # How long a started enrollment (QR shown, not yet confirmed) stays usable.

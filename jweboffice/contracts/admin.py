@@ -149,13 +149,13 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
         since = timezone.localtime(registration.confirmed_at).strftime("%Y-%m-%d")
         return f"{since} ({registration.get_origin_display()})"
 
-    @admin.action(description=_("Unlock the second factor of the selected users"), permissions=["change"])
+    @admin.action(description=_("Unlock the login of the selected users"), permissions=["change"])
     def unlock_factor(self, request, queryset):
-        reason, page = ask_reason(self, request, queryset, _("Unlock the second factor of the selected users"))
+        reason, page = ask_reason(self, request, queryset, _("Unlock the login of the selected users"))
         if page:
             return page
-        count = sum(flows.unlock_factor(request, user, reason=reason, via="admin") for user in queryset)
-        messages.success(request, _("Authenticators unlocked: %(count)d") % {"count": count})
+        count = sum(bool(flows.unlock_login(request, user, reason=reason, via="admin")) for user in queryset)
+        messages.success(request, _("Users unlocked: %(count)d") % {"count": count})
         return None
 
     @admin.action(description=_("Reset the second factor of the selected users"), permissions=["change"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.http import HttpRequest
 
+from auth_enforcement import flows
+from auth_enforcement.models import AuthEvent
 from jweboffice import statements
 from jweboffice.contracts.models import ENTRANCES, User, account_key
 from jweboffice.statements import JoinedRead
@@ -38,9 +41,22 @@ class EntranceBackend(ModelBackend):
             # (no enumeration by timing, ASVS 5.0 6.3.8).
             get_user_model()().set_password(password)
             return None
-        if user.check_password(password) and self.user_can_authenticate(user):
-            return user
-        return None
+        if not user.check_password(password):
+            self._count_failure(request, user)
+            return None
+        if user.password_locked:
+            return None  # the same answer, after the same one hash, as a wrong password (ASVS 5.0 6.3.8)
+        if user.password_failures:
+            user.clear_password_failures()
+        return user if self.user_can_authenticate(user) else None
+
+    @staticmethod
+    def _count_failure(request: HttpRequest | None, user) -> None:
+        """Count a wrong password against the account; lock it at the limit (security rule 4)."""
+        if user.record_password_failure(settings.JWEB_PASSWORD_LOCK_AFTER):
+            flows.record(
+                AuthEvent.Kind.PASSWORD_LOCKED, request, subject=user, failures=settings.JWEB_PASSWORD_LOCK_AFTER
+            )
 
     def user_can_authenticate(self, user) -> bool:
         """Refuse inactive users and users of a contract that is not active."""

@@ -157,6 +157,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
     # Part of the session hash: raising it ends every session of the user at their next request.
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # Wrong passwords in a row, and when they locked the account (security rule 4).
+    password_failures = models.PositiveIntegerField(_("wrong passwords in a row"), default=0, editable=False)
+    password_locked_at = models.DateTimeField(_("password locked at"), null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -219,6 +222,27 @@ class User(AbstractBaseUser, PermissionsMixin):
         return salted_hmac(
             key_salt, f"{self.password}|{self.session_epoch}", secret=secret, algorithm="sha256"
         ).hexdigest()
+
+    def record_password_failure(self, limit: int) -> bool:
+        """Count a wrong password; at `limit` in a row, lock. Return True if this one locked the account."""
+        User.objects.filter(pk=self.pk).update(password_failures=F("password_failures") + 1)
+        # The row lock orders concurrent guesses: exactly one of them sets the time.
+        return bool(
+            User.objects.filter(pk=self.pk, password_locked_at__isnull=True, password_failures__gte=limit).update(
+                password_locked_at=timezone.now()
+            )
+        )
+
+    def clear_password_failures(self) -> bool:
+        """Forget the wrong passwords and lift the lock; return True if the account was locked."""
+        was_locked = User.objects.filter(pk=self.pk, password_locked_at__isnull=False).exists()
+        User.objects.filter(pk=self.pk).update(password_failures=0, password_locked_at=None)
+        self.password_failures, self.password_locked_at = 0, None
+        return was_locked
+
+    @property
+    def password_locked(self) -> bool:
+        return self.password_locked_at is not None
 
     def end_sessions(self) -> None:
         """End every session of this user, on every server, at its next request."""

@@ -28,10 +28,16 @@ MIN_PARTIAL = 2
 RECENT_EVENTS = 30
 BIGRAMS = ArrayField(TextField())
 
-# What a person must look at: a denial the user said was not them, a locked credential.
-QUEUE_KINDS = [AuthEvent.Kind.PUSH_NOT_ME, AuthEvent.Kind.LOCKED]
+# What a person must look at: a denial the user said was not them, a locked credential or login.
+QUEUE_KINDS = [AuthEvent.Kind.PUSH_NOT_ME, AuthEvent.Kind.LOCKED, AuthEvent.Kind.PASSWORD_LOCKED]
 # What settles a queue item: a later unlock, reset, loss report or a note that it was handled.
-SETTLING_KINDS = [AuthEvent.Kind.UNLOCKED, AuthEvent.Kind.RESET, AuthEvent.Kind.LOST, AuthEvent.Kind.HANDLED]
+SETTLING_KINDS = [
+    AuthEvent.Kind.UNLOCKED,
+    AuthEvent.Kind.PASSWORD_UNLOCKED,
+    AuthEvent.Kind.RESET,
+    AuthEvent.Kind.LOST,
+    AuthEvent.Kind.HANDLED,
+]
 
 
 def normalize_query(raw: str) -> str:

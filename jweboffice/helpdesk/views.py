@@ -115,10 +115,13 @@ def unlock(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReasonForm(request.POST, prefix="unlock")
     if not form.is_valid():
         return _card(request, user, status=400, unlock_form=form)
-    if factor_flows.unlock_factor(request, user, reason=form.cleaned_data["reason"], via="helpdesk"):
+    lifted = factor_flows.unlock_login(request, user, reason=form.cleaned_data["reason"], via="helpdesk")
+    if "password" in lifted:
+        messages.success(request, _("The login was unlocked. The user has been told by e-mail."))
+    elif lifted:
         messages.success(request, _("The authenticator was unlocked. The user has been told by e-mail."))
     else:
-        messages.error(request, _("This user has no authenticator registered: there is nothing to unlock."))
+        messages.info(request, _("Nothing is locked for this user: nothing was changed."))
     return redirect("helpdesk:card", pk=user.pk)
 
 

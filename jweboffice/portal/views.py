@@ -124,22 +124,23 @@ def manager_user(request: HttpRequest, pk: int) -> HttpResponse:
 @manager_only
 @require_POST
 def manager_unlock(request: HttpRequest, pk: int) -> HttpResponse:
-    """Unlock a staff member's locked credential, with a recorded reason."""
+    """Unlock a staff member's login (wrong passwords) or credential (wrong codes), with a recorded reason."""
     user = _managed_user(request, pk)
     form = ReasonForm(request.POST, prefix="unlock")
     if not form.is_valid():
         return _render_user(request, user, status=400, unlock_form=form)
-    factor = user.factor
-    if factor is None or not factor.authenticator.is_locked:
-        messages.info(
-            request, _("The authenticator of %(name)s is not locked: nothing was changed.") % {"name": user.name}
+    lifted = flows.unlock_login(request, user, reason=form.cleaned_data["reason"], via=VIA_SERVICE_MANAGER)
+    if "password" in lifted:
+        messages.success(
+            request, _("The login of %(name)s was unlocked. They have been told by e-mail.") % {"name": user.name}
         )
-    else:
-        flows.unlock_factor(request, user, reason=form.cleaned_data["reason"], via=VIA_SERVICE_MANAGER)
+    elif lifted:
         messages.success(
             request,
             _("The authenticator of %(name)s was unlocked. They have been told by e-mail.") % {"name": user.name},
         )
+    else:
+        messages.info(request, _("Nothing is locked for %(name)s: nothing was changed.") % {"name": user.name})
     return redirect("portal:manager")
 
 

@@ -1,0 +1,159 @@
+"""Wrong passwords in a row lock the account (security rule 4), and the lock answers like a wrong password (rule 26).
+
+Without it, a user who has not registered a factor yet could be guessed into, and the guesser
+would register their own factor.
+"""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core import mail
+
+from auth_enforcement.models import AuthEvent
+from jweboffice.contracts.models import User
+from tests.auth_enforcement.test_login import INVALID_LOGIN, CountingArgon2Hasher, _error_page
+from tests.conftest import PASSWORD, HttpsClient, log_in, register_totp
+
+pytestmark = pytest.mark.usefixtures("english")
+
+REASON = "本人から電話、生年月日で確認"
+
+
+def guess(login_id: str, times: int, entrance: str = "fx") -> None:
+    for attempt in range(times):
+        response = log_in(HttpsClient(), entrance, login_id, f"wrong-password-{attempt}")
+        assert INVALID_LOGIN in response.content.decode()
+
+
+def logs_in(login_id: str = "taro01", entrance: str = "fx") -> bool:
+    client = HttpsClient()
+    response = log_in(client, entrance, login_id)
+    return response.status_code == 302 and "_auth_user_id" in client.session
+
+
+def locked(user: User) -> bool:
+    user.refresh_from_db()
+    return user.password_locked
+
+
+def test_the_limit_of_wrong_passwords_locks_out_even_the_right_one(fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    assert locked(fx_user)
+    assert not logs_in()
+
+
+def test_one_wrong_password_less_does_not_lock(fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER - 1)
+    assert not locked(fx_user)
+    assert logs_in()
+
+
+def test_the_right_password_starts_the_count_again(fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER - 1)
+    assert logs_in()
+    fx_user.refresh_from_db()
+    assert fx_user.password_failures == 0
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER - 1)
+    assert logs_in()
+
+
+def test_a_user_without_a_factor_cannot_be_guessed_into(fx_user, settings):
+    assert not fx_user.registration_set.exists()
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    client = HttpsClient()
+    log_in(client, "fx", "taro01")
+    assert "_auth_user_id" not in client.session
+    assert client.get("/enroll/totp/").status_code == 302  # to the login page: nothing to register with
+
+
+def test_a_locked_account_answers_like_a_wrong_password_after_one_hash(client, fx_user, settings):
+    settings.JWEB_PASSWORD_LOCK_AFTER = 3
+    guess("taro01", 3)
+    settings.PASSWORD_HASHERS = ["tests.auth_enforcement.test_login.CountingArgon2Hasher"]
+    fx_user.password = CountingArgon2Hasher().encode(PASSWORD, CountingArgon2Hasher().salt())
+    User.objects.filter(pk=fx_user.pk).update(password=fx_user.password)
+    CountingArgon2Hasher.operations = 0
+    locked_answer = log_in(client, "fx", "taro01")
+    assert CountingArgon2Hasher.operations == 1
+    unknown_answer = log_in(HttpsClient(), "fx", "nobody01")
+    assert _error_page(locked_answer, "taro01") == _error_page(unknown_answer, "nobody01")
+
+
+def test_the_count_is_per_account_not_per_login_id(fx_user, domestic_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER, entrance="fx")
+    assert locked(fx_user) and not locked(domestic_user)
+    assert logs_in("taro01", entrance="domestic")
+
+
+def test_the_lock_is_audited_once_and_mailed_to_the_user(fx_user, settings):
+    mail.outbox.clear()
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER + 3)
+    event = AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_LOCKED)
+    assert event.subject == fx_user and event.actor is None
+    assert [message.to for message in mail.outbox] == [[fx_user.email]]
+    assert "wrong-password" not in str(event.details) + mail.outbox[0].body  # never what was typed
+
+
+def test_the_help_desk_sees_the_lock_in_the_queue_and_on_the_card(helpdesk, fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    assert "taro01" in helpdesk.get("/helpdesk/").content.decode()
+    card = helpdesk.get(f"/helpdesk/users/{fx_user.pk}/").content.decode()
+    assert "login locked since" in card and "Unlock the login" in card
+
+
+def test_the_help_desk_unlocks_with_a_reason_audited_and_mailed(helpdesk, helpdesk_user, fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    refused = helpdesk.post(f"/helpdesk/users/{fx_user.pk}/unlock/", {"unlock-reason": " ok "})
+    assert refused.status_code == 400 and locked(fx_user)
+    mail.outbox.clear()
+    response = helpdesk.post(f"/helpdesk/users/{fx_user.pk}/unlock/", {"unlock-reason": REASON}, follow=True)
+    assert "The login was unlocked." in response.content.decode()
+    assert not locked(fx_user) and fx_user.password_failures == 0
+    event = AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_UNLOCKED)
+    assert (event.actor, event.subject, event.details["reason"], event.details["via"]) == (
+        helpdesk_user,
+        fx_user,
+        REASON,
+        "helpdesk",
+    )
+    assert [message.to for message in mail.outbox] == [[fx_user.email]]
+    assert logs_in()
+    assert "taro01" not in helpdesk.get("/helpdesk/").content.decode()  # the queue item is settled
+
+
+def test_the_service_manager_unlocks_their_staff(signed_in, fx_user, fx_contract, settings):
+    staff = User.objects.create_user(
+        "hanako02", PASSWORD, contract=fx_contract, role=User.Role.STAFF, name="佐藤 花子", email="h@example.jp"
+    )
+    guess("hanako02", settings.JWEB_PASSWORD_LOCK_AFTER)
+    assert "login locked (passwords)" in signed_in.get("/manager/").content.decode()
+    assert "Unlock the login" in signed_in.get(f"/manager/users/{staff.pk}/").content.decode()
+    response = signed_in.post(f"/manager/users/{staff.pk}/unlock/", {"unlock-reason": REASON}, follow=True)
+    assert f"The login of {staff.name} was unlocked." in response.content.decode()
+    assert not locked(staff)
+    assert AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_UNLOCKED).details["via"] == "service_manager"
+    assert logs_in("hanako02")
+
+
+def test_unlocking_an_unlocked_login_changes_nothing(signed_in, fx_user, fx_contract):
+    staff = User.objects.create_user("hanako02", PASSWORD, contract=fx_contract, role=User.Role.STAFF, name="x")
+    register_totp(staff)
+    response = signed_in.post(f"/manager/users/{staff.pk}/unlock/", {"unlock-reason": REASON}, follow=True)
+    assert "Nothing is locked for x: nothing was changed." in response.content.decode()
+    assert not AuthEvent.objects.filter(kind__in=["password_unlocked", "unlocked"]).exists()
+
+
+def test_a_bank_officer_unlocks_in_the_admin(officer, fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    officer.post(
+        "/admin/contracts/user/",
+        {"action": "unlock_factor", ACTION_CHECKBOX_NAME: [fx_user.pk], "index": 0, "apply": 1, "reason": REASON},
+    )
+    assert not locked(fx_user)
+    assert AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_UNLOCKED).details["via"] == "admin"
+
+
+def test_the_lock_is_told_in_japanese_by_default(helpdesk, fx_user, settings):
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    settings.LANGUAGE_CODE = "ja"
+    card = helpdesk.get(f"/helpdesk/users/{fx_user.pk}/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "からログインをロック中（パスワードの連続誤り）" in card and "ログインのロックを解除する" in card
