@@ -154,9 +154,17 @@ class Authenticator(ThrottlingMixin, _VerifyAllowed, models.Model):
             return False, {"error_message": _("This authenticator is no longer in use.")}
         return super().verify_is_allowed()
 
-    def record_failure(self) -> None:
-        """Count a wrong code; lock after the configured number in a row."""
-        self.throttle_increment(commit=False)
+    def record_failure(self, *, delay: bool = True) -> None:
+        """Count a wrong code; lock after the configured number in a row.
+
+        `delay=False` counts without django-otp's growing wait: a wrong number tapped on the
+        phone is not a guess the browser can repeat, and the right tap that follows a slip
+        must not find the login held back.
+        """
+        if delay:
+            self.throttle_increment(commit=False)
+        else:
+            self.throttling_failure_count += 1
         if self.throttling_failure_count >= settings.JWEB_LOCK_AFTER_FAILURES:
             self.locked_at = timezone.now()
         self.save(update_fields=["throttling_failure_count", "throttling_failure_timestamp", "locked_at"])
@@ -278,6 +286,8 @@ class Registration(Device):
                 accepted = authenticator.accept_code(str(token))
             else:
                 accepted = use_approval(authenticator.pk, str(token))
+                if accepted and authenticator.throttling_failure_count:
+                    authenticator.throttle_reset()  # wrong numbers before count no more (as codes)
         self.authenticator = authenticator
         return accepted
 

@@ -319,15 +319,20 @@ class Answer:
 def answer(nonce: str, serial: str, signature: str, presence: str, decline: bool, reason: str) -> Answer:
     """Record the phone's signed accept or decline; a wrong number leaves the challenge open."""
     with transaction.atomic():
+        # The credential first, then the challenge: the order in which the login locks them.
+        authenticator = Authenticator.objects.select_for_update().filter(serial=serial).first()
         challenge = (
             PushChallenge.objects.select_for_update()
-            .select_related("authenticator", "user")
-            .filter(nonce=nonce, authenticator__serial=serial)
+            .select_related("user")
+            .filter(nonce=nonce, authenticator=authenticator)
             .first()
+            if authenticator is not None
+            else None
         )
         if challenge is None:
             raise ProtocolError("unknown challenge", code=905)
-        key = pushproto.load_app_public_key(challenge.authenticator.app_public_key)
+        challenge.authenticator = authenticator
+        key = pushproto.load_app_public_key(authenticator.app_public_key)
         message = (
             pushproto.decline_message(nonce, serial, reason)
             if decline
@@ -350,9 +355,15 @@ def answer(nonce: str, serial: str, signature: str, presence: str, decline: bool
                 challenge.status, challenge.decline_reason = PushChallenge.Status.DENIED, "wrong_number"
                 update += ["status", "decline_reason"]
             challenge.save(update_fields=update)
+            # A wrong number is a failed attempt of the credential, like a wrong code (rule 4):
+            # it counts towards the lock, which no new request resets.
+            was_locked = authenticator.is_locked
+            authenticator.record_failure(delay=False)
             record(
                 AuthEvent.Kind.PUSH_WRONG_NUMBER, None, subject=challenge.user, serial=serial, closed=len(update) > 1
             )
+            if authenticator.is_locked and not was_locked:
+                record(AuthEvent.Kind.LOCKED, None, subject=challenge.user, serial=serial)
             return Answer(False, challenge)
         else:
             challenge.status = PushChallenge.Status.APPROVED

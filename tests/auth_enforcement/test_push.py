@@ -218,6 +218,44 @@ def test_resending_does_not_reset_the_failure_count(client, fx_user, fx_push):
     assert Authenticator.objects.get(pk=fx_push.authenticator_id).throttling_failure_count == 2
 
 
+def wrong_number_of(challenge: PushChallenge) -> str:
+    return next(n for n in challenge.options.split(",") if n != challenge.number)
+
+
+def test_wrong_numbers_count_towards_the_lock_and_sending_again_resets_nothing(
+    client, keys, fx_user, fx_push, settings
+):
+    settings.JWEB_LOCK_AFTER_FAILURES, settings.JWEB_PUSH_MAX_PER_WINDOW = 3, 10
+    mail.outbox.clear()
+    log_in(client, "fx", "taro01")
+    for _ in range(3):
+        answer(client, keys, challenge_of(fx_user), presence=wrong_number_of(challenge_of(fx_user)))
+        client.post("/fx/login/", {"entrance_login_view-current_step": "token", "push_resend": "1"})
+    authenticator = Authenticator.objects.get(pk=fx_push.authenticator_id)
+    assert authenticator.is_locked and authenticator.throttling_failure_count == 3
+    assert AuthEvent.objects.filter(kind=AuthEvent.Kind.LOCKED, subject=fx_user).count() == 1
+    assert [m.to for m in mail.outbox] == [["taro@example.jp"]]
+    # Locked: the right number approves nothing that logs in.
+    fresh = Client()
+    log_in(fresh, "fx", "taro01")
+    challenge = challenge_of(fx_user)
+    if challenge.status == PushChallenge.Status.PENDING:
+        answer(fresh, keys, challenge, presence=challenge.number)
+    submit_code(fresh, "fx", "")
+    assert not logged_in(fresh)
+
+
+def test_a_slip_then_the_right_number_logs_in_at_once_and_the_count_starts_again(client, keys, fx_user, fx_push):
+    log_in(client, "fx", "taro01")
+    challenge = challenge_of(fx_user)
+    answer(client, keys, challenge, presence=wrong_number_of(challenge))
+    assert Authenticator.objects.get(pk=fx_push.authenticator_id).throttling_failure_count == 1
+    answer(client, keys, challenge, presence=challenge.number)
+    assert submit_code(client, "fx", "").status_code == 302  # no growing wait after a wrong tap
+    assert logged_in(client)
+    assert Authenticator.objects.get(pk=fx_push.authenticator_id).throttling_failure_count == 0
+
+
 def test_not_me_blocks_pushes_audits_and_emails_the_user(client, keys, fx_user, fx_push):
     log_in(client, "fx", "taro01")
     answer(client, keys, challenge_of(fx_user), decline=True, reason="unknown_trigger")
