@@ -24,6 +24,9 @@ from auth_enforcement.models import CAPABILITIES, Authenticator, AuthEvent, Push
 
 NOT_ME = "unknown_trigger"
 MAX_WRONG_NUMBERS = 2
+# The pushes anybody holding a password can have sent to a phone (not the first approval of
+# an enrollment, which the phone's own holder starts).
+RATE_LIMITED = (PushChallenge.Purpose.LOGIN, PushChallenge.Purpose.LINK, PushChallenge.Purpose.REAUTH)
 DECLINE_REASONS = {NOT_ME, "cancelled"}
 
 
@@ -198,12 +201,26 @@ def send_challenge(request: HttpRequest, user, authenticator: Authenticator, att
             )
             % {"phone": settings.JWEB_HELPDESK_PHONE}
         )
-    window = now - timedelta(seconds=settings.JWEB_PUSH_WINDOW_SECONDS)
-    # Rate limit per user, counted in the database, so no restart or second server resets it.
-    # It guards against pushes a stranger with the password triggers: login pushes.
-    sent = PushChallenge.objects.filter(user=user, purpose=PushChallenge.Purpose.LOGIN, created_at__gte=window)
-    if purpose == PushChallenge.Purpose.LOGIN and sent.count() >= settings.JWEB_PUSH_MAX_PER_WINDOW:
-        record(AuthEvent.Kind.PUSH_RATE_LIMITED, request, subject=user, actor=user, serial=authenticator.serial)
+    # Rate limit per phone (MFA fatigue, rule 7), counted in the database, so no restart or
+    # second server resets it. It guards against the pushes a stranger with a password can
+    # trigger, whoever they log in as: logins in either edition, a start of use naming the
+    # credential, a confirmation before switching method. Counted together.
+    if purpose in RATE_LIMITED and (
+        PushChallenge.objects.filter(
+            authenticator=authenticator,
+            purpose__in=RATE_LIMITED,
+            created_at__gte=now - timedelta(seconds=settings.JWEB_PUSH_WINDOW_SECONDS),
+        ).count()
+        >= settings.JWEB_PUSH_MAX_PER_WINDOW
+    ):
+        record(
+            AuthEvent.Kind.PUSH_RATE_LIMITED,
+            request,
+            subject=user,
+            actor=user,
+            serial=authenticator.serial,
+            purpose=purpose,
+        )
         raise PushRefusedError(_("Too many push requests. Please wait a few minutes before sending another."))
     number, options = _number_and_options()
     with translation.override(translation.get_language()):

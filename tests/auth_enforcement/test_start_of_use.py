@@ -136,6 +136,26 @@ def test_start_of_use_with_the_domestic_app(client, keys, fx_user, domestic_user
     assert client.get("/home/").status_code == 200
 
 
+def test_start_of_use_pushes_are_rate_limited_with_the_logins_of_that_phone(
+    fx_user, domestic_user, push_factory, settings
+):
+    # Each start of use from a fresh session is a push to a colleague's phone (MFA fatigue, rule 7).
+    domestic = push_factory(domestic_user)
+    for _ in range(settings.JWEB_PUSH_MAX_PER_WINDOW + 2):
+        browser = HttpsClient()
+        log_in(browser, "fx", "taro01")
+        browser.post("/enroll/start-of-use/", {"method": "push", "identifier": "taro01"})
+    assert PushChallenge.objects.count() == settings.JWEB_PUSH_MAX_PER_WINDOW
+    refused = AuthEvent.objects.filter(kind=AuthEvent.Kind.PUSH_RATE_LIMITED, subject=fx_user)
+    assert refused.count() == 2 and refused.first().details["purpose"] == "link"
+    # The phone's own holder, logging in now, is refused too: the limit is the phone's.
+    page = log_in(HttpsClient(), "domestic", "taro01").content.decode()
+    assert "Too many push requests" in page
+    assert PushChallenge.objects.filter(authenticator_id=domestic.authenticator_id).count() == (
+        settings.JWEB_PUSH_MAX_PER_WINDOW
+    )
+
+
 def test_an_unknown_app_gets_a_wait_that_never_ends_and_no_push(client, fx_user, domestic_user, push_factory):
     push_factory(domestic_user)
     log_in(client, "fx", "taro01")
