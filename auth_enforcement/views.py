@@ -126,6 +126,9 @@ class EntranceLoginView(LoginView):
         context["entrance"] = self.entrance
         context["entrance_title"] = ENTRANCE_TITLES[self.entrance]
         context["push"] = getattr(self, "push_waiting", None)
+        # Where the user was going (a page that sent them to log in), if it is on this site:
+        # the form carries it through both steps; empty, it would hide the address's ?next=.
+        context["next"] = self.get_redirect_url()
         return context
 
     def get(self, request, *args, **kwargs):

@@ -155,6 +155,21 @@ def test_login_does_not_redirect_to_another_site(client, fx_user):
     assert response["Location"] == "/home/"
 
 
+@pytest.mark.parametrize("target,landing", [("/manager/", "/manager/"), ("https://evil.example/", "/home/")])
+def test_the_login_takes_the_user_where_they_were_going_on_this_site(client, frozen, fx_user, target, landing):
+    # As a browser does: the page's own form, posted back to the address it came from.
+    address = f"/fx/login/?next={target}"
+    page = client.get(address).content.decode()
+    carried = re.search(r'id="login-form".*?name="next" value="([^"]*)"', page, re.S).group(1)
+    assert carried == ("" if landing == "/home/" else target)
+    registration = register_totp(fx_user)
+    step = {"entrance_login_view-current_step": "auth", "auth-username": "taro01", "auth-password": PASSWORD}
+    page = client.post(address, {**step, "next": carried}).content.decode()
+    carried = re.search(r'id="login-form".*?name="next" value="([^"]*)"', page, re.S).group(1)
+    code = {"entrance_login_view-current_step": "token", "token-otp_token": totp_code(registration.authenticator)}
+    assert client.post(address, {**code, "next": carried})["Location"] == landing
+
+
 def test_a_10kb_password_is_refused_with_a_message(client, fx_user):
     response = log_in(client, "fx", "taro01", "x" * 10_000)
     assert response.status_code == 200
