@@ -107,7 +107,12 @@ class TOTPTokenForm(AuthenticationTokenForm):
             "The one-time password is not correct. Each number can be used only once: if you have just used "
             "this one, wait until your generator shows the next number."
         ),
-        "n_failed_attempts": _("Too many wrong one-time passwords. Please wait a moment and try again."),
+        # django-otp's wait after a wrong code (1 s, then twice as long each time): one slip
+        # already triggers it, so the words must not say "too many".
+        "n_failed_attempts": _(
+            "After a wrong one-time password, the next try must wait a little (longer after each wrong one). "
+            "Please try again in a few seconds."
+        ),
     }
 
     def __init__(self, user, initial_device, request=None, **kwargs) -> None:

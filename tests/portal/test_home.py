@@ -36,6 +36,13 @@ def test_home_lists_the_services_of_the_users_edition_only(fx_client):
     assert "/services/payroll/" not in page
 
 
+def test_home_links_to_the_users_second_factor_page(fx_client):
+    # Switching method and reporting a lost device start there: no address to type.
+    page = fx_client.get("/home/").content.decode()
+    assert f'href="{reverse("auth_enforcement:enroll")}"' in page
+    assert fx_client.get(reverse("auth_enforcement:enroll")).status_code == 200
+
+
 def test_service_of_another_edition_does_not_exist(fx_client):
     assert fx_client.get("/services/remittance/").status_code == 200
     assert fx_client.get("/services/payroll/").status_code == 404
