@@ -25,6 +25,16 @@ validate_digits = RegexValidator(r"^[0-9]+$", _("Enter digits only."))
 validate_kana = RegexValidator(r"^[\u30A0-\u30FF\u3000 ()（）・.,ー-]+$", _("Enter the name in full-width katakana."))
 
 
+# The bank writes kana names as its transfer records do (全銀協): small kana as large ones,
+# ジヨウヨウ for ジョウヨウ. Names are stored so, and searches fold what staff type the same way.
+_LARGE_KANA = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
+
+
+def fold_kana(text: str) -> str:
+    """Return katakana with small kana written large (ジョウヨウ → ジヨウヨウ)."""
+    return text.translate(_LARGE_KANA)
+
+
 def normalize_login_id(raw: str) -> str:
     """Return the canonical form of a typed user ID (full-width to ASCII, lower case)."""
     # Japanese IMEs often type full-width letters and digits (ｔａｒｏ０１); NFKC folds them.
@@ -52,6 +62,10 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.kana = fold_kana(self.kana)
+        super().save(*args, **kwargs)
 
 
 class ContractQuerySet(models.QuerySet):

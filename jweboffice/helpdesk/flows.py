@@ -19,7 +19,7 @@ from django.utils import timezone
 from auth_enforcement import flows
 from auth_enforcement.models import Authenticator, AuthEvent, Registration
 from jweboffice import statements
-from jweboffice.contracts.models import Contract, Customer, User, normalize_login_id
+from jweboffice.contracts.models import Contract, Customer, User, fold_kana, normalize_login_id
 
 PER_PAGE = 20
 MAX_QUERY = 64
@@ -46,8 +46,8 @@ def normalize_query(raw: str) -> str:
 
 
 def to_katakana(text: str) -> str:
-    """Return the text with hiragana turned into katakana (kana names are stored in katakana)."""
-    return "".join(chr(ord(char) + 0x60) if "\u3041" <= char <= "\u3096" else char for char in text)
+    """Return the text as kana names are stored: hiragana as katakana, small kana written large."""
+    return fold_kana("".join(chr(ord(char) + 0x60) if "\u3041" <= char <= "\u3096" else char for char in text))
 
 
 def _users():

@@ -57,6 +57,19 @@ def test_search_by_kana_typed_in_hiragana_or_half_width(helpdesk, fx_user):
     assert found_ids(helpdesk.get("/helpdesk/", {"q": "ｼﾖｳｼﾞ"})) == {"taro01"}
 
 
+@pytest.mark.parametrize("typed", ["じょうよう", "ジョウヨウ", "ｼﾞｮｳﾖｳ", "しょうじ"])
+def test_search_by_kana_with_small_kana_as_people_spell_it(helpdesk, fx_user, typed):
+    # Stored as the bank writes it (ジヨウヨウシヨウジ), typed as people spell it.
+    assert found_ids(helpdesk.get("/helpdesk/", {"q": typed})) == {"taro01"}
+
+
+def test_a_kana_name_is_stored_with_small_kana_written_large(customer):
+    customer.kana = "ジョウヨウショウジ(カ"
+    customer.save()
+    customer.refresh_from_db()
+    assert customer.kana == "ジヨウヨウシヨウジ(カ"
+
+
 def test_search_never_lists_bank_staff(helpdesk, helpdesk_user):
     response = helpdesk.get("/helpdesk/", {"q": helpdesk_user.login_id})
     assert response.context["result"].empty
