@@ -249,6 +249,15 @@ def test_push_token_update(keys, fx_push):
     assert Authenticator.objects.get(pk=fx_push.authenticator_id).push_token == "fcm-token-2"
 
 
+@pytest.mark.parametrize("age", [timedelta(minutes=6), -timedelta(minutes=6)])
+def test_a_signed_but_stale_token_update_is_refused_and_changes_nothing(keys, fx_push, age):
+    # Rule 8: a replayed (or post-dated) update, well signed, must not take the phone's notifications.
+    before = Authenticator.objects.get(pk=fx_push.authenticator_id).push_token
+    response = token_update(keys, fx_push.authenticator.serial, "fcm-token-stolen", at=datetime.now(UTC) - age)
+    assert response.status_code == 400
+    assert Authenticator.objects.get(pk=fx_push.authenticator_id).push_token == before
+
+
 @pytest.mark.django_db
 def test_empty_probe():
     body = conforms(Client().post(DEVICE, secure=True), *POST_200, "ProbeResponse")
