@@ -403,6 +403,10 @@ def report_lost(request: HttpRequest) -> HttpResponse:
     registration = Registration.objects.for_login(request.user)
     if registration is None:
         return redirect("auth_enforcement:enroll")
+    if request.POST.get("confirm") != "yes":
+        # One click must not end a working factor: the box says what it does.
+        messages.error(request, _("Tick the box to confirm that the device is lost or stolen. Nothing was changed."))
+        return redirect("auth_enforcement:enroll")
     entrance = request.user.entrance
     start_of_use_flows.report_lost(request, registration.authenticator, reason="reported lost by the user")
     logout(request)

@@ -34,7 +34,7 @@ def test_loss_is_mailed_to_every_user_of_the_credential(client, frozen, fx_user,
     log_in(client, "fx", "taro01")
     link(client, "taro01", domestic_totp.authenticator)
     mail.outbox.clear()
-    client.post("/enroll/lost/")
+    client.post("/enroll/lost/", {"confirm": "yes"})
     assert sorted(m.to[0] for m in mail.outbox if "revoked" in m.subject) == ["taro@example.jp", "taro@example.jp"]
     assert len(mail.outbox) == 2
 

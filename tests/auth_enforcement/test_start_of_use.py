@@ -182,7 +182,7 @@ def test_reporting_the_device_lost_revokes_it_in_both_editions_and_ends_every_se
     both_signed_in, frozen, fx_user, domestic_totp
 ):
     fx, domestic = both_signed_in
-    assert fx.post("/enroll/lost/")["Location"] == "/fx/login/"
+    assert fx.post("/enroll/lost/", {"confirm": "yes"})["Location"] == "/fx/login/"
     assert Authenticator.objects.get(pk=domestic_totp.authenticator_id).status == Authenticator.Status.REVOKED
     assert not Registration.objects.active().exists()
     assert domestic.get("/home/")["Location"] == "/?next=/home/"  # the other browser is logged out too
@@ -190,6 +190,14 @@ def test_reporting_the_device_lost_revokes_it_in_both_editions_and_ends_every_se
     log_in(domestic, "domestic", "taro01")  # and the old generator no longer opens anything
     assert domestic.get("/home/")["Location"] == "/enroll/"
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.LOST).count() == 2
+
+
+def test_reporting_a_loss_without_ticking_the_box_changes_nothing(both_signed_in, fx_user, domestic_totp):
+    fx, _ = both_signed_in
+    response = fx.post("/enroll/lost/", follow=True)
+    assert "Tick the box to confirm" in response.content.decode()
+    assert Authenticator.objects.get(pk=domestic_totp.authenticator_id).status == Authenticator.Status.ACTIVE
+    assert fx.get("/home/").status_code == 200 and not AuthEvent.objects.filter(kind=AuthEvent.Kind.LOST).exists()
 
 
 def test_unlinking_the_fx_binding_leaves_the_domestic_one_working(both_signed_in, frozen, fx_user, domestic_totp):
