@@ -16,7 +16,7 @@ from auth_enforcement import flows as factor_flows
 from auth_enforcement.forms import ReasonForm
 from auth_enforcement.models import Authenticator
 from jweboffice.contracts.models import Edition, User
-from jweboffice.helpdesk import flows
+from jweboffice.helpdesk import details, flows
 from jweboffice.helpdesk.forms import ResetForm, SearchForm
 
 
@@ -89,8 +89,11 @@ def _customer_user(pk: int):
 
 
 def _card(request: HttpRequest, user, status: int = 200, **forms) -> HttpResponse:
+    card = flows.user_card(user)
+    for event in card.events:
+        event.described = details.describe(event)
     context = {
-        "card": flows.user_card(user),
+        "card": card,
         "unlock_form": forms.get("unlock_form") or ReasonForm(prefix="unlock"),
         "reset_form": forms.get("reset_form") or ResetForm(prefix="reset"),
         "handled_form": forms.get("handled_form") or ReasonForm(prefix="handled"),

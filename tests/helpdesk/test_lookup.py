@@ -250,6 +250,18 @@ def test_unlock_with_a_reason_unlocks_audits_and_tells_the_user(helpdesk, helpde
     assert [message.to for message in mail.outbox] == [[fx_user.email]]
 
 
+def test_the_cards_history_says_its_details_in_words(helpdesk, fx_user, fx_totp, settings):
+    lock(fx_totp.authenticator, settings)
+    helpdesk.post(f"/helpdesk/users/{fx_user.pk}/unlock/", {"unlock-reason": "本人確認のうえ解除"})
+    page = helpdesk.get(f"/helpdesk/users/{fx_user.pk}/").content.decode()
+    details = " | ".join(re.findall(r'<td class="details">([^<]*)</td>', page))
+    assert "through: help desk" in details and "was locked: yes" in details
+    assert "helpdesk" not in details and "True" not in details
+    settings.LANGUAGE_CODE = "ja"
+    page = helpdesk.get(f"/helpdesk/users/{fx_user.pk}/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "経由: ヘルプデスク" in " | ".join(re.findall(r'<td class="details">([^<]*)</td>', page))
+
+
 def test_reset_needs_the_identity_check_and_changes_nothing_without_it(helpdesk, fx_user, fx_totp):
     response = helpdesk.post(f"/helpdesk/users/{fx_user.pk}/reset/", {"reset-reason": "スマートフォン紛失の連絡"})
     assert response.status_code == 400
