@@ -19,10 +19,15 @@
     if (element) {
       element.hidden = false;
     }
-    // The request on screen is dead: its number must not stay to be tapped.
+    // The request on screen is dead: its number must not stay to be tapped, nor the button
+    // that says it was approved.
     var request = document.getElementById("push-request");
     if (request) {
       request.hidden = true;
+    }
+    var approved = form && form.querySelector("button[type=submit]");
+    if (approved) {
+      approved.hidden = true;
     }
   }
 

@@ -220,6 +220,7 @@ def test_declined_push_is_shown_with_a_way_to_send_again(
         page_text("The request was declined on your smartphone. If it was not you, please call the help desk.")
     )
     expect(page.locator("#push-status")).to_be_hidden()
+    expect(page.locator("#login-form button[type=submit]")).to_be_hidden()  # no "I have approved it"
     expect(page).to_have_url(f"{live_server.url}/fx/login/")  # not logged in
 
     # Send it again: a new request, with a number on the page and on the phone. (The third push
