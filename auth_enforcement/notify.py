@@ -7,6 +7,9 @@ the mail only reports it. Never a code, secret or key in a mail.
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -42,4 +45,31 @@ def on_event(sender, instance: AuthEvent, created: bool, **kwargs) -> None:
         "phone": settings.JWEB_HELPDESK_PHONE,
     }
     body = render_to_string(f"auth_enforcement/mail/{instance.kind}.txt", context)
-    send_mail(SUBJECTS[instance.kind], body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    message = (SUBJECTS[instance.kind], body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    if instance.kind in OFF_THE_REQUEST:
+        future = _background.submit(_send_quietly, *message)
+        _pending.add(future)
+        future.add_done_callback(_pending.discard)
+    else:
+        send_mail(*message)
+
+
+# The lock of a password is mailed off the request that caused it: that request must look
+# like any other wrong password (security rule 26), with no wait for the mail server and no
+# error page if it fails.
+OFF_THE_REQUEST = {AuthEvent.Kind.PASSWORD_LOCKED}
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jweb-mail")
+_pending: set[Future] = set()
+log = logging.getLogger(__name__)
+
+
+def _send_quietly(*message) -> None:
+    try:
+        send_mail(*message)
+    except Exception:  # noqa: BLE001 - a mail that cannot go is logged, never raised
+        log.exception("Could not send the mail %r", message[0])
+
+
+def wait_for_background_mail(timeout: float = 10) -> None:
+    """Wait until the mails sent off the request have gone (tests, and a clean shutdown)."""
+    wait(list(_pending), timeout=timeout)

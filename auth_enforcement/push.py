@@ -20,7 +20,15 @@ from django.utils.translation import gettext as _
 
 from auth_enforcement import crypto, pushproto
 from auth_enforcement.flows import allow_switch, bind, customer_of, record, verify_session
-from auth_enforcement.models import CAPABILITIES, Authenticator, AuthEvent, PushChallenge, Registration, new_serial
+from auth_enforcement.models import (
+    CAPABILITIES,
+    Authenticator,
+    AuthEvent,
+    PushChallenge,
+    Registration,
+    locked_message,
+    new_serial,
+)
 
 NOT_ME = "unknown_trigger"
 MAX_WRONG_NUMBERS = 2
@@ -193,6 +201,8 @@ def send_challenge(request: HttpRequest, user, authenticator: Authenticator, att
     from auth_enforcement import transport  # the FCM machinery loads only when a push is sent
 
     now = timezone.now()
+    if authenticator.is_locked:
+        raise PushRefusedError(locked_message())  # an approval could not log in: no push for nothing
     if authenticator.push_blocked_until and authenticator.push_blocked_until > now:
         raise PushRefusedError(
             _(

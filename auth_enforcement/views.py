@@ -151,6 +151,12 @@ class EntranceLoginView(LoginView):
             # Not in a transaction: the password step sends the push, and an FCM send must
             # neither hold a transaction open nor reach the phone before its challenge is stored.
             return super().post(*args, **kwargs)
+        if self.get_device() is not None and self.get_user().password_locked:
+            # Locked by wrong passwords since this user's password was accepted (the row was
+            # just read with the credential): the code must not finish what the lock stops.
+            self.storage.reset()
+            messages.error(self.request, _("The login could not be completed. Please log in again."))
+            return redirect(self.request.get_full_path())
         # The code (or approval) used, the new session and the audit lines commit together or
         # not at all: a database that fails midway leaves no code marked used without the
         # session it opened, and no approval consumed for nothing.

@@ -44,10 +44,8 @@ class EntranceBackend(ModelBackend):
         if not user.check_password(password):
             self._count_failure(request, user)
             return None
-        if user.password_locked:
+        if user.password_locked or not user.passed_password_check():
             return None  # the same answer, after the same one hash, as a wrong password (ASVS 5.0 6.3.8)
-        if user.password_failures:
-            user.clear_password_failures()
         return user if self.user_can_authenticate(user) else None
 
     @staticmethod

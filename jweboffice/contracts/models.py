@@ -247,6 +247,17 @@ class User(AbstractBaseUser, PermissionsMixin):
             )
         )
 
+    def passed_password_check(self) -> bool:
+        """After a right password: False if the account is locked now, else forget earlier failures.
+
+        Asked after the hash, of the row as it is then: guesses sent side by side may have
+        locked it while this one was hashed (the row read before the hash would not say so).
+        """
+        if self.password_failures:
+            # One statement checks and resets; it never lifts a lock.
+            return bool(User.objects.filter(pk=self.pk, password_locked_at__isnull=True).update(password_failures=0))
+        return not User.objects.filter(pk=self.pk, password_locked_at__isnull=False).exists()
+
     def clear_password_failures(self) -> bool:
         """Forget the wrong passwords and lift the lock; return True if the account was locked."""
         was_locked = User.objects.filter(pk=self.pk, password_locked_at__isnull=False).exists()

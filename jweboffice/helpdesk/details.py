@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from auth_enforcement.models import Authenticator, AuthEvent, PushChallenge, Registration
@@ -47,7 +47,7 @@ VALUES = {
 REASONS = {
     AuthEvent.Kind.PUSH_DECLINED: {
         "unknown_trigger": _("not me"),
-        "cancelled": _("cancelled"),
+        "cancelled": pgettext_lazy("push declined", "cancelled"),  # not the contract's 解約済み
         "wrong_number": _("wrong number"),
         "none": _("no reason given"),
         "other": _("other"),

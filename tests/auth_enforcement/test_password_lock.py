@@ -7,11 +7,14 @@ would register their own factor.
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.utils import timezone
 
+from auth_enforcement import notify
 from auth_enforcement.models import AuthEvent
 from jweboffice.contracts.models import User
 from tests.auth_enforcement.test_login import INVALID_LOGIN, CountingArgon2Hasher, _error_page
-from tests.conftest import PASSWORD, HttpsClient, log_in, register_totp
+from tests.conftest import PASSWORD, HttpsClient, log_in, register_totp, submit_code, totp_code
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -87,6 +90,7 @@ def test_the_count_is_per_account_not_per_login_id(fx_user, domestic_user, setti
 def test_the_lock_is_audited_once_and_mailed_to_the_user(fx_user, settings):
     mail.outbox.clear()
     guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER + 3)
+    notify.wait_for_background_mail()
     event = AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_LOCKED)
     assert event.subject == fx_user and event.actor is None
     assert [message.to for message in mail.outbox] == [[fx_user.email]]
@@ -157,3 +161,50 @@ def test_the_lock_is_told_in_japanese_by_default(helpdesk, fx_user, settings):
     settings.LANGUAGE_CODE = "ja"
     card = helpdesk.get(f"/helpdesk/users/{fx_user.pk}/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "からログインをロック中（パスワードの連続誤り）" in card and "ログインのロックを解除する" in card
+
+
+class BrokenMailServer(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("the mail server is down")
+
+
+def test_the_request_that_locks_looks_like_any_other_wrong_password(client, fx_user, settings):
+    # Its mail goes off the request: no wait for the mail server, no error page when it is down.
+    settings.EMAIL_BACKEND = f"{__name__}.BrokenMailServer"
+    answers = [
+        (response.status_code, _error_page(response, "taro01"))
+        for response in (
+            log_in(HttpsClient(), "fx", "taro01", "wrong") for _ in range(settings.JWEB_PASSWORD_LOCK_AFTER)
+        )
+    ]
+    notify.wait_for_background_mail()
+    assert locked(fx_user)
+    unknown = log_in(HttpsClient(), "fx", "nobody01", "wrong")
+    assert set(answers) == {(200, _error_page(unknown, "nobody01"))}
+
+
+class LockedMeanwhileHasher(CountingArgon2Hasher):
+    """The real hasher; while it works, guesses sent alongside lock the account."""
+
+    def verify(self, password, encoded):
+        User.objects.filter(login_id="taro01").update(password_failures=10, password_locked_at=timezone.now())
+        return super().verify(password, encoded)
+
+
+def test_guesses_sent_side_by_side_cannot_outrun_the_lock(client, fx_user, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.LockedMeanwhileHasher"]
+    User.objects.filter(pk=fx_user.pk).update(password=LockedMeanwhileHasher().encode(PASSWORD, "saltsaltsalt1234"))
+    response = log_in(client, "fx", "taro01")  # the right password, checked while the lock comes
+    assert INVALID_LOGIN in response.content.decode() and "_auth_user_id" not in client.session
+    assert locked(fx_user)  # and the lock stays
+    assert not AuthEvent.objects.filter(kind=AuthEvent.Kind.PASSWORD_UNLOCKED).exists()
+
+
+def test_a_lock_that_comes_between_password_and_code_stops_the_login(client, frozen, fx_user, settings):
+    registration = register_totp(fx_user)
+    log_in(client, "fx", "taro01")  # the password is accepted; the code step is shown
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)  # meanwhile, guesses lock the account
+    response = submit_code(client, "fx", totp_code(registration.authenticator))
+    assert response.status_code == 302 and "_auth_user_id" not in client.session
+    assert "The login could not be completed" in client.get(response["Location"]).content.decode()
+    assert locked(fx_user)
