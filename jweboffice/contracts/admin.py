@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -80,7 +80,10 @@ class LockedFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No"))]
 
     def queryset(self, request, queryset):
-        locked = Exists(_active_registration().filter(authenticator__locked_at__isnull=False))
+        # Either lock stops a login: the credential's (wrong codes) or the password's.
+        locked = Exists(_active_registration().filter(authenticator__locked_at__isnull=False)) | Q(
+            password_locked_at__isnull=False
+        )
         if self.value() == "yes":
             return queryset.filter(locked)
         if self.value() == "no":
@@ -91,7 +94,17 @@ class LockedFilter(admin.SimpleListFilter):
 @admin.register(User)
 class UserAdmin(AuditedAdmin, BaseUserAdmin):
     add_form = UserCreationForm
-    list_display = ("login_id", "edition", "name", "contract", "role", "second_factor", "factor_since", "is_active")
+    list_display = (
+        "login_id",
+        "edition",
+        "name",
+        "contract",
+        "role",
+        "second_factor",
+        "factor_since",
+        "password_lock",
+        "is_active",
+    )
     list_filter = ("edition", "role", EnrolledFilter, MethodFilter, LockedFilter, "can_approve", "is_active", "groups")
     list_select_related = ("contract__customer",)
     search_fields = (
@@ -104,12 +117,12 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
     )
     search_help_text = _("User ID, name, e-mail, contract number, company name or kana, or a credential's serial.")
     ordering = ("account_key",)
-    readonly_fields = ("edition", "last_login", "date_joined", "second_factor", "factor_since")
+    readonly_fields = ("edition", "last_login", "date_joined", "second_factor", "factor_since", "password_lock")
     autocomplete_fields = ("contract",)
     fieldsets = (
         (None, {"fields": ("login_id", "edition", "contract", "password")}),
         (_("Person"), {"fields": ("name", "email", "role", "can_approve")}),
-        (_("Second factor"), {"fields": ("second_factor", "factor_since")}),
+        (_("Second factor"), {"fields": ("second_factor", "factor_since", "password_lock")}),
         (_("Access"), {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
@@ -140,6 +153,13 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
         authenticator = registration.authenticator
         text = f"{authenticator.get_kind_display()} {authenticator.serial}"
         return f"{text} ({_('locked')})" if authenticator.is_locked else text
+
+    @admin.display(description=_("Password"))
+    def password_lock(self, user) -> str:
+        if not user.password_locked:
+            return _("not locked")
+        since = timezone.localtime(user.password_locked_at).strftime("%Y-%m-%d %H:%M")
+        return _("login locked since %(at)s JST (too many wrong passwords)") % {"at": since}
 
     @admin.display(description=_("registered since"))
     def factor_since(self, user) -> str:

@@ -172,7 +172,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Part of the session hash: raising it ends every session of the user at their next request.
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
     # Wrong passwords in a row, and when they locked the account (security rule 4).
-    password_failures = models.PositiveIntegerField(_("wrong passwords in a row"), default=0, editable=False)
+    # db_default too: the benchmarks insert users with SQL (generate_series).
+    password_failures = models.PositiveIntegerField(
+        _("wrong passwords in a row"), default=0, db_default=0, editable=False
+    )
     password_locked_at = models.DateTimeField(_("password locked at"), null=True, blank=True, editable=False)
 
     objects = UserManager()

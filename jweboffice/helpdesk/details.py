@@ -36,7 +36,12 @@ LABELS = {
 }
 
 VALUES = {
-    "via": {"helpdesk": _("help desk"), "admin": _("admin site"), "service_manager": _("service manager")},
+    "via": {
+        "helpdesk": _("help desk"),
+        "admin": _("admin site"),
+        "service_manager": _("service manager"),
+        "command": _("server command (unlock_login)"),
+    },
     "purpose": dict(PushChallenge.Purpose.choices),
     "method": dict(Authenticator.Kind.choices),
     "origin": dict(Registration.Origin.choices),

@@ -208,3 +208,28 @@ def test_a_lock_that_comes_between_password_and_code_stops_the_login(client, fro
     assert response.status_code == 302 and "_auth_user_id" not in client.session
     assert "The login could not be completed" in client.get(response["Location"]).content.decode()
     assert locked(fx_user)
+
+
+def test_bank_staff_locks_show_in_the_admin_and_another_officer_lifts_them(officer, bank_staff, settings):
+    guess(bank_staff.login_id, settings.JWEB_PASSWORD_LOCK_AFTER, entrance="bank")
+    assert locked(bank_staff)
+    listing = officer.get("/admin/contracts/user/", {"locked": "yes"}).content.decode()
+    assert bank_staff.login_id in listing and "login locked since" in listing
+    officer.post(
+        "/admin/contracts/user/",
+        {"action": "unlock_factor", ACTION_CHECKBOX_NAME: [bank_staff.pk], "index": 0, "apply": 1, "reason": REASON},
+    )
+    assert not locked(bank_staff)
+
+
+def test_the_last_locked_officer_is_unlocked_from_the_server_shell(bank_admin, settings):
+    from django.core.management import CommandError, call_command
+
+    guess(bank_admin.login_id, settings.JWEB_PASSWORD_LOCK_AFTER, entrance="bank")
+    with pytest.raises(CommandError):
+        call_command("unlock_login", "bank", bank_admin.login_id, reason="ok")
+    assert locked(bank_admin)
+    call_command("unlock_login", "bank", bank_admin.login_id, reason="全管理者がロックされたため解除")
+    assert not locked(bank_admin)
+    event = AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_UNLOCKED)
+    assert event.actor is None and event.details["via"] == "command"

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='password_failures',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='wrong passwords in a row'),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False, verbose_name='wrong passwords in a row'),
         ),
         migrations.AddField(
             model_name='user',
