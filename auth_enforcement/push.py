@@ -577,6 +577,9 @@ def confirm_push_enrollment(request: HttpRequest, authenticator: Authenticator) 
     """Bind the approved token to the user; this browser session has then proved it."""
     attempt = request.session[PUSH_LOGIN]["attempt"]
     with transaction.atomic():
+        # The credential's row first, then the challenge's (as answer() takes them): a phone
+        # answering again meanwhile waits instead of deadlocking.
+        authenticator = Authenticator.objects.select_for_update().get(pk=authenticator.pk)
         if not consume_approval(attempt, PushChallenge.Purpose.ENROLLMENT, authenticator.pk):
             return None
         authenticator.status = Authenticator.Status.ACTIVE

@@ -129,9 +129,10 @@ def push_link_status(request: HttpRequest) -> str:
     if status != PushChallenge.Status.APPROVED:
         return status
     with transaction.atomic():
+        # The credential's row first, then the challenge's, in the order answer() takes them.
+        authenticator = Authenticator.objects.select_for_update().get(pk=state["id"])
         if not push.consume_approval(request.session[push.PUSH_LOGIN]["attempt"], PushChallenge.Purpose.LINK):
             return "expired"
-        authenticator = Authenticator.objects.select_for_update().get(pk=state["id"])
         registration = flows.bind(request, authenticator, origin=Registration.Origin.DOMESTIC_LINK)
     request.session.pop(LINKING, None)
     request.session.pop(push.PUSH_LOGIN, None)
