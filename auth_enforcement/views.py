@@ -143,20 +143,21 @@ class EntranceLoginView(LoginView):
         return response
 
     def post(self, *args, **kwargs):
-        # "Send again" on the push step: a new challenge (rate-limited), same login attempt.
-        if self.request.POST.get("push_resend") and self.steps.current == self.TOKEN_STEP and not self.expired:
-            self.push_resend = True
-            return self.render(self.get_form())
-        if self.steps.current != self.TOKEN_STEP:
-            # Not in a transaction: the password step sends the push, and an FCM send must
-            # neither hold a transaction open nor reach the phone before its challenge is stored.
-            return super().post(*args, **kwargs)
-        if self.get_device() is not None and self.get_user().password_locked:
+        at_code_step = self.steps.current == self.TOKEN_STEP
+        if at_code_step and self.get_device() is not None and self.get_user().password_locked:
             # Locked by wrong passwords since this user's password was accepted (the row was
-            # just read with the credential): the code must not finish what the lock stops.
+            # just read with the credential): neither a code nor "send again" goes on with it.
             self.storage.reset()
             messages.error(self.request, _("The login could not be completed. Please log in again."))
             return redirect(self.request.get_full_path())
+        # "Send again" on the push step: a new challenge (rate-limited), same login attempt.
+        if self.request.POST.get("push_resend") and at_code_step and not self.expired:
+            self.push_resend = True
+            return self.render(self.get_form())
+        if not at_code_step:
+            # Not in a transaction: the password step sends the push, and an FCM send must
+            # neither hold a transaction open nor reach the phone before its challenge is stored.
+            return super().post(*args, **kwargs)
         # The code (or approval) used, the new session and the audit lines commit together or
         # not at all: a database that fails midway leaves no code marked used without the
         # session it opened, and no approval consumed for nothing.

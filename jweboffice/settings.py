@@ -198,6 +198,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jweboffice-noreply@example.jp")
+# Seconds before a mail server that does not answer gives up: a mail sent in a request (or
+# the lock mails' background thread) must not hang on it.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
 
 # The second factor. auth_enforcement knows the customer model only through this setting.
 JWEB_CUSTOMER_MODEL = "contracts.Customer"

@@ -25,6 +25,7 @@ def guess(login_id: str, times: int, entrance: str = "fx") -> None:
     for attempt in range(times):
         response = log_in(HttpsClient(), entrance, login_id, f"wrong-password-{attempt}")
         assert INVALID_LOGIN in response.content.decode()
+    notify.wait_for_background_mail()  # the lock's mail, sent off the request, is in the outbox
 
 
 def logs_in(login_id: str = "taro01", entrance: str = "fx") -> bool:
@@ -233,3 +234,13 @@ def test_the_last_locked_officer_is_unlocked_from_the_server_shell(bank_admin, s
     assert not locked(bank_admin)
     event = AuthEvent.objects.get(kind=AuthEvent.Kind.PASSWORD_UNLOCKED)
     assert event.actor is None and event.details["via"] == "command"
+
+
+def test_send_again_sends_nothing_once_the_password_locks(client, fx_user, push_factory, settings):
+    from auth_enforcement.models import PushChallenge
+
+    push_factory(fx_user)
+    log_in(client, "fx", "taro01")  # the push step, one request sent
+    guess("taro01", settings.JWEB_PASSWORD_LOCK_AFTER)
+    response = client.post("/fx/login/", {"entrance_login_view-current_step": "token", "push_resend": "1"})
+    assert response.status_code == 302 and PushChallenge.objects.count() == 1
