@@ -32,6 +32,15 @@ SUBJECTS = {
 }
 
 
+# The lock of a password is mailed off the request that caused it: that request must look
+# like any other wrong password (security rule 26), with no wait for the mail server and no
+# error page if it fails.
+OFF_THE_REQUEST = {AuthEvent.Kind.PASSWORD_LOCKED}
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jweb-mail")
+_pending: set[Future] = set()
+log = logging.getLogger(__name__)
+
+
 def on_event(sender, instance: AuthEvent, created: bool, **kwargs) -> None:
     """Mail the event's subject if the event is one users are told about."""
     user = instance.subject
@@ -52,15 +61,6 @@ def on_event(sender, instance: AuthEvent, created: bool, **kwargs) -> None:
         future.add_done_callback(_pending.discard)
     else:
         send_mail(*message)
-
-
-# The lock of a password is mailed off the request that caused it: that request must look
-# like any other wrong password (security rule 26), with no wait for the mail server and no
-# error page if it fails.
-OFF_THE_REQUEST = {AuthEvent.Kind.PASSWORD_LOCKED}
-_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jweb-mail")
-_pending: set[Future] = set()
-log = logging.getLogger(__name__)
 
 
 def _send_quietly(*message) -> None:
